@@ -1,0 +1,41 @@
+/* effnet: command-line front end. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "effnet %d.%d.%d: the EfficientNet family in C\n"
+          "usage:\n"
+          "  effnet info MODEL [--json] [--size HxW] [--resolution R] [--classes N]\n"
+          "  effnet info --phi P [--alpha A --beta B --gamma G] [--json]\n"
+          "  effnet info --width W --depth D [--resolution R] [--lite] [--json]\n"
+          "  effnet run --weights FILE --input X.npy --output Y.npy [--model NAME]\n"
+          "             [--threads T] [--padding same|symmetric] [--bn-eps E]\n"
+          "             [--dump-stages DIR] [--reference]\n"
+          "MODEL: b0..b8, l2, lite0..lite4 (optionally prefixed efficientnet_ or\n"
+          "tf_efficientnet_ for TF ports, which use TF 'SAME' padding and BN eps 1e-3).\n",
+          EFFNET_VERSION_MAJOR, EFFNET_VERSION_MINOR, EFFNET_VERSION_PATCH);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "info")) return cli_info(argc - 2, argv + 2);
+  if (!strcmp(cmd, "run")) return cli_run(argc - 2, argv + 2);
+  if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+    usage(stdout);
+    return 0;
+  }
+  if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+    printf("effnet %d.%d.%d\n", EFFNET_VERSION_MAJOR, EFFNET_VERSION_MINOR, EFFNET_VERSION_PATCH);
+    return 0;
+  }
+  fprintf(stderr, "effnet: unknown command '%s'\n", cmd);
+  usage(stderr);
+  return 2;
+}

@@ -1,0 +1,195 @@
+/* effnet: the EfficientNet family in C.
+ *
+ * One public header. Conventions:
+ *  - every call that can fail returns an effnet_status; objects come back through an
+ *    out-parameter that is set to NULL on failure;
+ *  - functions that create an object take an effnet_error* (may be NULL) that receives a
+ *    one-line message naming the file, tensor or argument at fault; later failures on a
+ *    model are described by effnet_model_error(model);
+ *  - the library never exits, aborts or prints;
+ *  - *_free(NULL) is a no-op;
+ *  - a model handle may be used by one thread at a time (it owns its activation arena);
+ *    distinct handles are independent. Inside one call the library runs
+ *    effnet_model_set_threads() worker threads (OpenMP).
+ * Tensors crossing the API are float32, row-major, images in NCHW (PyTorch layout).
+ */
+#ifndef EFFNET_H
+#define EFFNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EFFNET_VERSION_MAJOR 0
+#define EFFNET_VERSION_MINOR 1
+#define EFFNET_VERSION_PATCH 0
+
+/* Status codes are pinned: values never change once released. */
+typedef enum effnet_status {
+  EFFNET_OK = 0,
+  EFFNET_E_ARGUMENT = 1,    /* bad argument, unknown model name, inconsistent options */
+  EFFNET_E_IO = 2,          /* a file cannot be opened, read, mapped or written */
+  EFFNET_E_FORMAT = 3,      /* a file's contents are malformed or lie about sizes */
+  EFFNET_E_SHAPE = 4,       /* a tensor's shape or dtype does not fit the model */
+  EFFNET_E_MISSING = 5,     /* a required tensor is absent (or an extra one present) */
+  EFFNET_E_NOMEM = 6,       /* an allocation failed */
+  EFFNET_E_UNSUPPORTED = 7, /* valid input the library does not handle */
+  EFFNET_E_LIMIT = 8        /* input exceeds a safety cap (dims, pixels, bytes) */
+} effnet_status;
+
+/* Short stable name of a status ("ok", "io", ...). Never NULL. */
+const char *effnet_status_name(effnet_status status);
+
+/* Caller-owned error buffer filled by functions that create objects. */
+typedef struct effnet_error {
+  char message[512];
+} effnet_error;
+
+/* ------------------------------------------------------------------ model specs */
+
+typedef enum effnet_family {
+  EFFNET_FAMILY_B = 0,   /* B0..B8, L2, custom: SE, swish, scaled stem/head */
+  EFFNET_FAMILY_LITE = 1 /* Lite0..4: no SE, ReLU6, fixed stem/head, first/last repeats fixed */
+} effnet_family;
+
+typedef enum effnet_padding {
+  EFFNET_PAD_AUTO = 0,      /* decided by the weights' source (see effnet_model_load) */
+  EFFNET_PAD_SYMMETRIC = 1, /* PyTorch: k/2 on every side (torchvision, timm efficientnet_*) */
+  EFFNET_PAD_TF_SAME = 2    /* TensorFlow 'SAME', computed from the actual input size */
+} effnet_padding;
+
+/* A member of the family. Fill it with effnet_spec_from_name / _compound / _custom,
+ * then adjust num_classes etc. if needed. Plain data: copy freely. */
+typedef struct effnet_spec {
+  char name[64];          /* canonical name, e.g. "b0", "lite2", "custom" */
+  effnet_family family;
+  double width;           /* channel multiplier before rounding */
+  double depth;           /* repeat multiplier before ceil */
+  int resolution;         /* native square input side */
+  double dropout;         /* classifier dropout (training only) */
+  double drop_path;       /* stochastic depth rate of the last block (training only) */
+  int num_classes;
+  effnet_padding padding; /* AUTO = follow the weights */
+  float bn_eps;           /* 0 = follow the weights */
+} effnet_spec;
+
+/* Accepts (case-insensitive) b0..b8, l2, lite0..lite4, with optional prefixes
+ * "efficientnet-", "efficientnet_", "efficientnet" (torchvision/timm style) or "tf_efficientnet_"
+ * (timm TF ports: TF-SAME padding, eps 1e-3). Unknown names give EFFNET_E_ARGUMENT. */
+effnet_status effnet_spec_from_name(effnet_spec *out, const char *name, effnet_error *err);
+
+/* Literal compound scaling of B0 (paper eq. 3): width beta^phi, depth alpha^phi,
+ * resolution round(224 * gamma^phi). phi >= 0, coefficients >= 1. */
+effnet_status effnet_spec_compound(effnet_spec *out, double phi, double alpha, double beta,
+                                   double gamma, effnet_error *err);
+
+/* Explicit multipliers of the B0 (or Lite0) baseline. */
+effnet_status effnet_spec_custom(effnet_spec *out, effnet_family family, double width,
+                                 double depth, int resolution, effnet_error *err);
+
+/* ------------------------------------------------------------------ architecture report */
+
+#define EFFNET_MAX_STAGES 7
+
+typedef struct effnet_stage_info {
+  int expand, kernel, stride;
+  int in_channels, out_channels, repeats;
+  int se_channels; /* of the first block of the stage; 0 when the family has no SE */
+  int out_h, out_w;
+} effnet_stage_info;
+
+typedef struct effnet_info {
+  int input_h, input_w;
+  int stem_channels, head_channels, num_classes;
+  int num_stages, num_blocks;
+  effnet_stage_info stages[EFFNET_MAX_STAGES];
+  int stem_h, stem_w;
+  int64_t params;            /* trainable: weights, biases, BN gamma/beta */
+  int64_t buffers;           /* BN running statistics */
+  int64_t macs;              /* multiply-adds of convs, SE convs and the classifier */
+  int64_t activation_bytes;  /* inference arena for batch 1 at input_h x input_w */
+} effnet_info;
+
+/* Describe a spec at an input size (h, w <= 0: the spec's resolution). */
+effnet_status effnet_spec_describe(const effnet_spec *spec, int h, int w, effnet_info *out,
+                                   effnet_error *err);
+
+/* ------------------------------------------------------------------ models */
+
+typedef struct effnet_model effnet_model;
+
+/* A model with TF-style random initialisation (seeded) and BN statistics 0/1. */
+effnet_status effnet_model_create(effnet_model **out, const effnet_spec *spec, uint64_t seed,
+                                  effnet_error *err);
+
+typedef struct effnet_load_options {
+  const char *model;       /* NULL: infer from the file (names, shapes, metadata) */
+  effnet_padding padding;  /* AUTO: from the weights' source */
+  float bn_eps;            /* 0: from the weights' source */
+} effnet_load_options;
+
+/* Load a safetensors file written by effnet, torchvision (features.*), timm efficientnet_* /
+ * tf_efficientnet_* (conv_stem, blocks.i.j.*) or lukemelas (_conv_stem, _blocks.N.*).
+ * The variant is inferred from the tensor shapes unless options->model is set; the number of
+ * classes from the classifier. Padding and BN epsilon follow the source: torchvision
+ * symmetric (eps 1e-5 for B0..B4, 1e-3 for B5..B7), timm efficientnet_* symmetric 1e-5,
+ * TF ports (tf_ prefix) and lukemelas TF-SAME 1e-3. For timm names the tf_ distinction comes from options->model,
+ * the file's metadata or a config.json beside it; without any hint a PyTorch-trained timm model is assumed.
+ * options may be NULL. Every tensor must be present with the right shape; extra tensors
+ * other than BN num_batches_tracked are rejected. */
+effnet_status effnet_model_load(effnet_model **out, const char *path,
+                                const effnet_load_options *options, effnet_error *err);
+
+/* Save weights (timm names, f32, with effnet metadata) atomically: temp file, fsync,
+ * rename. */
+effnet_status effnet_model_save(effnet_model *model, const char *path);
+
+void effnet_model_free(effnet_model *model);
+
+/* Message of the last failure on this handle ("" if none). Valid until the next call. */
+const char *effnet_model_error(const effnet_model *model);
+
+const effnet_spec *effnet_model_spec(const effnet_model *model);
+
+/* Worker threads for later calls (<= 0: all cores). */
+effnet_status effnet_model_set_threads(effnet_model *model, int threads);
+
+/* on != 0: run the naive reference kernels (the oracle) instead of the fast ones. */
+effnet_status effnet_model_use_reference(effnet_model *model, int on);
+
+/* Inference. input: (n, 3, h, w) float32, already normalised; logits: (n, num_classes).
+ * Any n >= 1, any h, w >= 1 (square or not) up to the caps in the README. */
+effnet_status effnet_model_forward(effnet_model *model, const float *input, int n, int h, int w,
+                                   float *logits);
+
+/* Called during effnet_model_forward after the stem ("stem"), each stage ("stage1".."stage7")
+ * and the head conv ("head"), with the activation in NHWC layout. The pointer is valid only
+ * during the call. fn NULL removes the hook. */
+typedef void (*effnet_feature_fn)(void *user, const char *name, const float *nhwc, int n,
+                                  int h, int w, int c);
+void effnet_model_set_feature_hook(effnet_model *model, effnet_feature_fn fn, void *user);
+
+/* ------------------------------------------------------------------ .npy tensors */
+
+/* A float32 array for exchanging tensors with NumPy users (effnet run). */
+#define EFFNET_TENSOR_MAX_DIMS 8
+typedef struct effnet_tensor {
+  int ndim;
+  int64_t shape[EFFNET_TENSOR_MAX_DIMS];
+  float *data; /* owned; release with effnet_tensor_free */
+} effnet_tensor;
+
+/* Read a C-order little-endian float32 (or float64, converted) .npy file. Anything else is
+ * rejected with a message naming the file. */
+effnet_status effnet_npy_read(const char *path, effnet_tensor *out, effnet_error *err);
+/* Write t as float32 .npy, atomically (temp file, fsync, rename). */
+effnet_status effnet_npy_write(const char *path, const effnet_tensor *t, effnet_error *err);
+void effnet_tensor_free(effnet_tensor *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

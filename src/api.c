@@ -1,0 +1,182 @@
+/* The public API: thin wrappers that check arguments, keep the per-handle error message and
+ * delegate to the modules. */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "infer/infer.h"
+#include "model/model.h"
+
+effnet_status en_model_new(effnet_model **out, const effnet_spec *spec, effnet_error *err) {
+  *out = NULL;
+  effnet_model *m = calloc(1, sizeof *m);
+  if (!m) return en_fail(err, EFFNET_E_NOMEM, "out of memory (model)");
+  effnet_status st = en_arch_build(&m->arch, spec, err);
+  if (st == EFFNET_OK) st = en_params_build(&m->params, &m->arch, err);
+  if (st != EFFNET_OK) {
+    effnet_model_free(m);
+    return st;
+  }
+  if (m->arch.spec.padding == EFFNET_PAD_AUTO) m->arch.spec.padding = EFFNET_PAD_SYMMETRIC;
+  if (m->arch.spec.bn_eps == 0.0f) m->arch.spec.bn_eps = 1e-5f;
+  m->kernels = &en_kernels_fast;
+  m->threads = omp_get_num_procs();
+  *out = m;
+  return EFFNET_OK;
+}
+
+effnet_status effnet_model_create(effnet_model **out, const effnet_spec *spec, uint64_t seed,
+                                  effnet_error *err) {
+  if (!out) return en_fail(err, EFFNET_E_ARGUMENT, "effnet_model_create: NULL out");
+  *out = NULL;
+  if (!spec) return en_fail(err, EFFNET_E_ARGUMENT, "effnet_model_create: NULL spec");
+  effnet_status st = en_model_new(out, spec, err);
+  if (st == EFFNET_OK) en_params_init(&(*out)->params, seed);
+  return st;
+}
+
+effnet_status effnet_model_load(effnet_model **out, const char *path,
+                                const effnet_load_options *options, effnet_error *err) {
+  if (!out) return en_fail(err, EFFNET_E_ARGUMENT, "effnet_model_load: NULL out");
+  *out = NULL;
+  if (!path) return en_fail(err, EFFNET_E_ARGUMENT, "effnet_model_load: NULL path");
+  return en_weights_load(out, path, options, err);
+}
+
+effnet_status effnet_model_save(effnet_model *m, const char *path) {
+  if (!m) return EFFNET_E_ARGUMENT;
+  if (!path) return en_fail(&m->error, EFFNET_E_ARGUMENT, "effnet_model_save: NULL path");
+  return en_weights_save(m, path, &m->error);
+}
+
+void effnet_model_free(effnet_model *m) {
+  if (!m) return;
+  en_params_free(&m->params);
+  en_folded_free(&m->folded);
+  en_plan_free(&m->plan);
+  free(m);
+}
+
+const char *effnet_model_error(const effnet_model *m) { return m ? m->error.message : ""; }
+
+const effnet_spec *effnet_model_spec(const effnet_model *m) { return m ? &m->arch.spec : NULL; }
+
+effnet_status effnet_model_set_threads(effnet_model *m, int threads) {
+  if (!m) return EFFNET_E_ARGUMENT;
+  m->threads = threads > 0 ? threads : omp_get_num_procs();
+  return EFFNET_OK;
+}
+
+void effnet_model_set_feature_hook(effnet_model *m, effnet_feature_fn fn, void *user) {
+  if (!m) return;
+  m->hook = fn;
+  m->hook_user = fn ? user : NULL;
+}
+
+static effnet_status check_input(effnet_model *m, const float *input, int n, int h, int w,
+                                 const float *logits) {
+  if (!input || !logits)
+    return en_fail(&m->error, EFFNET_E_ARGUMENT, "effnet_model_forward: NULL buffer");
+  if (n < 1 || h < 1 || w < 1)
+    return en_fail(&m->error, EFFNET_E_SHAPE, "input shape (%d, 3, %d, %d) must be positive", n,
+                   h, w);
+  if (n > EN_MAX_BATCH || h > EN_MAX_SIDE || w > EN_MAX_SIDE)
+    return en_fail(&m->error, EFFNET_E_LIMIT,
+                   "input shape (%d, 3, %d, %d) exceeds the caps (batch %d, side %d)", n, h, w,
+                   EN_MAX_BATCH, EN_MAX_SIDE);
+  return EFFNET_OK;
+}
+
+effnet_status effnet_model_forward(effnet_model *m, const float *input, int n, int h, int w,
+                                   float *logits) {
+  if (!m) return EFFNET_E_ARGUMENT;
+  m->error.message[0] = 0;
+  effnet_status st = check_input(m, input, n, h, w, logits);
+  if (st != EFFNET_OK) return st;
+  if (!m->folded_valid) {
+    st = en_fold(&m->folded, &m->arch, &m->params, m->arch.spec.bn_eps, &m->error);
+    if (st != EFFNET_OK) return st;
+    m->folded_valid = 1;
+  }
+  st = en_plan_prepare(&m->plan, &m->arch, n, h, w, EN_MAX_ARENA_BYTES, &m->error);
+  if (st != EFFNET_OK) return st;
+  en_forward_args args = {&m->arch, &m->folded, m->kernels, &m->plan, m->arch.spec.padding,
+                          m->hook, m->hook_user};
+  int previous = omp_get_max_threads();
+  omp_set_num_threads(m->threads);
+  en_forward(&args, input, logits);
+  omp_set_num_threads(previous);
+  return EFFNET_OK;
+}
+
+effnet_status effnet_spec_describe(const effnet_spec *spec, int h, int w, effnet_info *out,
+                                   effnet_error *err) {
+  if (!spec || !out) return en_fail(err, EFFNET_E_ARGUMENT, "effnet_spec_describe: NULL argument");
+  en_arch *a = malloc(sizeof *a);
+  if (!a) return en_fail(err, EFFNET_E_NOMEM, "out of memory");
+  effnet_status st = en_arch_build(a, spec, err);
+  if (st != EFFNET_OK) {
+    free(a);
+    return st;
+  }
+  memset(out, 0, sizeof *out);
+  out->input_h = h > 0 ? h : spec->resolution;
+  out->input_w = w > 0 ? w : spec->resolution;
+  out->stem_channels = a->stem_ch;
+  out->head_channels = a->head_ch;
+  out->num_classes = a->num_classes;
+  out->num_stages = EN_NUM_STAGES;
+  out->num_blocks = a->num_blocks;
+  int H = en_conv_out(out->input_h, 2), W = en_conv_out(out->input_w, 2);
+  out->stem_h = H;
+  out->stem_w = W;
+  for (int s = 0; s < EN_NUM_STAGES; s++) {
+    const en_block *b = &a->blocks[a->stage_first[s]];
+    effnet_stage_info *si = &out->stages[s];
+    H = en_conv_out(H, b->stride);
+    W = en_conv_out(W, b->stride);
+    *si = (effnet_stage_info){b->expand, b->kernel, b->stride, b->in_ch, b->out_ch,
+                              a->stage_repeats[s], b->se_ch, H, W};
+  }
+  en_arch_counts(a, out->input_h, out->input_w, &out->params, &out->buffers, &out->macs);
+  size_t floats = 0;
+  st = en_plan_size(a, 1, out->input_h, out->input_w, (size_t)-1, &floats, err);
+  out->activation_bytes = (int64_t)(floats * sizeof(float));
+  free(a);
+  return st;
+}
+
+/* ---------------------------------------------------------------- .npy */
+
+#include "io/npy.h"
+
+effnet_status effnet_npy_read(const char *path, effnet_tensor *out, effnet_error *err) {
+  if (!path || !out) return en_fail(err, EFFNET_E_ARGUMENT, "effnet_npy_read: NULL argument");
+  memset(out, 0, sizeof *out);
+  npy_array a;
+  effnet_status st = npy_read(&a, path, err);
+  if (st != EFFNET_OK) return st;
+  out->ndim = a.ndim;
+  for (int i = 0; i < a.ndim; i++) out->shape[i] = a.shape[i];
+  out->data = a.data;
+  return EFFNET_OK;
+}
+
+effnet_status effnet_npy_write(const char *path, const effnet_tensor *t, effnet_error *err) {
+  if (!path || !t || (!t->data && t->ndim > 0) || t->ndim < 0 || t->ndim > EFFNET_TENSOR_MAX_DIMS)
+    return en_fail(err, EFFNET_E_ARGUMENT, "effnet_npy_write: bad argument");
+  return npy_write(path, t->data, t->ndim, t->shape, err);
+}
+
+void effnet_tensor_free(effnet_tensor *t) {
+  if (!t) return;
+  free(t->data);
+  memset(t, 0, sizeof *t);
+}
+
+effnet_status effnet_model_use_reference(effnet_model *m, int on) {
+  if (!m) return EFFNET_E_ARGUMENT;
+  m->kernels = on ? &en_kernels_ref : &en_kernels_fast;
+  return EFFNET_OK;
+}

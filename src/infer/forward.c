@@ -1,0 +1,97 @@
+/* The inference forward pass over the planned arena (NHWC). */
+#include <stdio.h>
+
+#include "infer/infer.h"
+
+typedef struct fmap {
+  float *data;
+  int h, w, c;
+} fmap;
+
+static void emit(const en_forward_args *a, const char *name, const fmap *x) {
+  if (a->hook) a->hook(a->hook_user, name, x->data, a->plan->n, x->h, x->w, x->c);
+}
+
+static en_conv_desc conv_desc(const en_forward_args *a, const fmap *x, int cout, int kernel,
+                              int stride, en_act act) {
+  en_conv_desc d;
+  int pad_bottom, pad_right;
+  d.n = a->plan->n;
+  d.h = x->h;
+  d.w = x->w;
+  d.cin = x->c;
+  d.cout = cout;
+  d.kernel = kernel;
+  d.stride = stride;
+  en_padding(a->padding, x->h, kernel, stride, &d.pad_top, &pad_bottom);
+  en_padding(a->padding, x->w, kernel, stride, &d.pad_left, &pad_right);
+  d.oh = en_conv_out(x->h, stride);
+  d.ow = en_conv_out(x->w, stride);
+  d.act = act;
+  return d;
+}
+
+static void to_nhwc(float *dst, const float *src, int n, int h, int w) {
+  int64_t hw = (int64_t)h * w;
+#pragma omp parallel for schedule(static)
+  for (int b = 0; b < n; b++)
+    for (int64_t p = 0; p < hw; p++)
+      for (int c = 0; c < 3; c++) dst[((int64_t)b * hw + p) * 3 + c] = src[((int64_t)b * 3 + c) * hw + p];
+}
+
+/* One MBConv block: [expand 1x1] -> depthwise -> [SE] -> project 1x1 -> [+ identity].
+ * Drop-connect is the identity at inference. */
+static fmap run_block(const en_forward_args *a, const en_block *b, const en_folded_block *f,
+                      fmap x, float *out) {
+  const en_kernels *k = a->kernels;
+  en_plan *p = a->plan;
+  en_act act = a->arch->act;
+  int64_t in_rows = (int64_t)p->n * x.h * x.w;
+  fmap e = x;
+  if (f->expand_w) {
+    k->pointwise(p->expanded, x.data, f->expand_w, f->expand_b, in_rows, b->in_ch, b->mid_ch,
+                 act);
+    e.data = p->expanded;
+    e.c = b->mid_ch;
+  }
+  en_conv_desc d = conv_desc(a, &e, b->mid_ch, b->kernel, b->stride, act);
+  k->depthwise(p->dw, e.data, f->dw_w, f->dw_b, &d, f->se_w1 ? p->pool : NULL);
+  int64_t hw = (int64_t)d.oh * d.ow;
+  if (f->se_w1)
+    k->se(p->dw, p->pool, f->se_w1, f->se_b1, f->se_w2, f->se_b2, p->n, hw, b->mid_ch, b->se_ch,
+          act, p->se_scratch);
+  k->pointwise(out, p->dw, f->project_w, f->project_b, p->n * hw, b->mid_ch, b->out_ch,
+               EN_ACT_NONE);
+  if (b->has_skip) k->add(out, x.data, p->n * hw * b->out_ch);
+  fmap y = {out, d.oh, d.ow, b->out_ch};
+  return y;
+}
+
+void en_forward(const en_forward_args *a, const float *input, float *logits) {
+  const en_arch *arch = a->arch;
+  const en_folded *f = a->weights;
+  const en_kernels *k = a->kernels;
+  en_plan *p = a->plan;
+  fmap img = {p->ping, p->h, p->w, 3};
+  to_nhwc(img.data, input, p->n, p->h, p->w);
+  en_conv_desc d = conv_desc(a, &img, arch->stem_ch, 3, 2, arch->act);
+  k->conv(p->pong, img.data, f->stem_w, f->stem_b, &d, p->im2col);
+  fmap x = {p->pong, d.oh, d.ow, arch->stem_ch};
+  emit(a, "stem", &x);
+  for (int i = 0; i < arch->num_blocks; i++) {
+    const en_block *b = &arch->blocks[i];
+    float *out = x.data == p->ping ? p->pong : p->ping;
+    x = run_block(a, b, &f->blocks[i], x, out);
+    if (i + 1 == arch->num_blocks || arch->blocks[i + 1].stage != b->stage) {
+      char name[32];
+      snprintf(name, sizeof name, "stage%d", b->stage + 1);
+      emit(a, name, &x);
+    }
+  }
+  int64_t rows = (int64_t)p->n * x.h * x.w;
+  k->pointwise(p->expanded, x.data, f->head_w, f->head_b, rows, x.c, arch->head_ch, arch->act);
+  fmap head = {p->expanded, x.h, x.w, arch->head_ch};
+  emit(a, "head", &head);
+  k->pool(p->pool, head.data, p->n, (int64_t)x.h * x.w, arch->head_ch);
+  k->linear(logits, p->pool, f->fc_w, f->fc_b, p->n, arch->head_ch, arch->num_classes);
+}

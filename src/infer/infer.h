@@ -1,0 +1,63 @@
+/* Inference: BN folded into the convolutions once, activations in one planned arena (no
+ * allocation inside the forward pass), NHWC throughout. */
+#ifndef EN_INFER_H
+#define EN_INFER_H
+
+#include <stddef.h>
+
+#include "effnet.h"
+#include "kernels/kernels.h"
+#include "model/arch.h"
+#include "model/params.h"
+
+typedef struct en_folded_block {
+  float *expand_w, *expand_b; /* (mid, in), NULL when expand ratio is 1 */
+  float *dw_w, *dw_b;         /* (k, k, mid) */
+  float *se_w1, *se_b1;       /* (se, mid), NULL without SE */
+  float *se_w2, *se_b2;       /* (mid, se) */
+  float *project_w, *project_b; /* (out, mid) */
+} en_folded_block;
+
+typedef struct en_folded {
+  float *data;
+  float *stem_w, *stem_b; /* (stem, 3, 3, 3) OHWI */
+  en_folded_block *blocks;
+  float *head_w, *head_b; /* (head, last) */
+  float *fc_w, *fc_b;     /* (classes, head) */
+} en_folded;
+
+/* Fold BN (eps) into the weights of params, re-laid for the kernels. */
+effnet_status en_fold(en_folded *f, const en_arch *arch, const en_params *params, float eps,
+                      effnet_error *err);
+void en_folded_free(en_folded *f);
+
+/* The activation arena for one input shape. */
+typedef struct en_plan {
+  int n, h, w;
+  size_t floats; /* total */
+  float *arena;  /* 64-byte aligned */
+  float *ping, *pong, *expanded, *dw, *pool, *se_scratch, *im2col;
+} en_plan;
+
+/* Arena size in floats for an input shape; EFFNET_E_LIMIT when it exceeds max_bytes. */
+effnet_status en_plan_size(const en_arch *arch, int n, int h, int w, size_t max_bytes,
+                           size_t *floats, effnet_error *err);
+/* (Re)allocate plan for the shape; keeps the arena if the shape is unchanged. */
+effnet_status en_plan_prepare(en_plan *plan, const en_arch *arch, int n, int h, int w,
+                              size_t max_bytes, effnet_error *err);
+void en_plan_free(en_plan *plan);
+
+typedef struct en_forward_args {
+  const en_arch *arch;
+  const en_folded *weights;
+  const en_kernels *kernels;
+  en_plan *plan;
+  effnet_padding padding; /* SYMMETRIC or TF_SAME */
+  effnet_feature_fn hook;
+  void *hook_user;
+} en_forward_args;
+
+/* input (n, 3, h, w) NCHW as prepared in plan; logits (n, classes). */
+void en_forward(const en_forward_args *args, const float *input, float *logits);
+
+#endif

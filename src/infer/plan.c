@@ -1,0 +1,109 @@
+/* Activation arena: two ping-pong buffers for block inputs/outputs, one for the expanded
+ * tensor, one for the depthwise output, plus small SE/pool/im2col areas. Sizes are the maxima
+ * over the network for the given input shape, computed with overflow checks before any
+ * allocation. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "infer/infer.h"
+
+typedef struct plan_sizes {
+  size_t ping, expanded, dw, pool, se, im2col;
+} plan_sizes;
+
+/* a * b * c * d with overflow detection; returns 0 on overflow. */
+static int mul4(size_t a, size_t b, size_t c, size_t d, size_t *out) {
+  size_t t;
+  if (__builtin_mul_overflow(a, b, &t) || __builtin_mul_overflow(t, c, &t) ||
+      __builtin_mul_overflow(t, d, &t))
+    return 0;
+  *out = t;
+  return 1;
+}
+
+static void keep_max(size_t *m, size_t v) {
+  if (v > *m) *m = v;
+}
+
+static int measure(const en_arch *a, int n, int h, int w, plan_sizes *s) {
+  memset(s, 0, sizeof *s);
+  size_t t;
+  int H = en_conv_out(h, 2), W = en_conv_out(w, 2);
+  if (!mul4(n, h, w, 3, &t)) return 0;
+  keep_max(&s->ping, t);
+  if (!mul4(n, H, W, a->stem_ch, &t)) return 0;
+  keep_max(&s->ping, t);
+  if (!mul4(H, W, 27, 1, &s->im2col)) return 0;
+  for (int i = 0; i < a->num_blocks; i++) {
+    const en_block *b = &a->blocks[i];
+    if (!mul4(n, H, W, b->mid_ch, &t)) return 0;
+    if (b->expand != 1) keep_max(&s->expanded, t);
+    H = en_conv_out(H, b->stride);
+    W = en_conv_out(W, b->stride);
+    if (!mul4(n, H, W, b->mid_ch, &t)) return 0;
+    keep_max(&s->dw, t);
+    if (!mul4(n, H, W, b->out_ch, &t)) return 0;
+    keep_max(&s->ping, t);
+    keep_max(&s->pool, (size_t)n * b->mid_ch);
+    keep_max(&s->se, (size_t)b->se_ch + b->mid_ch);
+  }
+  if (!mul4(n, H, W, a->head_ch, &t)) return 0;
+  keep_max(&s->expanded, t);
+  keep_max(&s->pool, (size_t)n * a->head_ch);
+  return 1;
+}
+
+static size_t round16(size_t v) { return (v + 15) / 16 * 16; }
+
+effnet_status en_plan_size(const en_arch *a, int n, int h, int w, size_t max_bytes,
+                           size_t *floats, effnet_error *err) {
+  plan_sizes s;
+  if (n < 1 || h < 1 || w < 1)
+    return en_fail(err, EFFNET_E_SHAPE, "input shape (%d, 3, %d, %d) must be positive", n, h, w);
+  int ok = measure(a, n, h, w, &s);
+  size_t total = 0;
+  size_t parts[] = {s.ping, s.ping, s.expanded, s.dw, s.pool, s.se, s.im2col};
+  for (size_t i = 0; ok && i < sizeof parts / sizeof parts[0]; i++)
+    ok = !__builtin_add_overflow(total, round16(parts[i]), &total);
+  if (!ok || total > max_bytes / sizeof(float))
+    return en_fail(err, EFFNET_E_LIMIT,
+                   "input (%d, 3, %d, %d) needs more than the %zu MiB activation limit", n, h, w,
+                   max_bytes >> 20);
+  *floats = total;
+  return EFFNET_OK;
+}
+
+effnet_status en_plan_prepare(en_plan *p, const en_arch *a, int n, int h, int w,
+                              size_t max_bytes, effnet_error *err) {
+  if (p->arena && p->n == n && p->h == h && p->w == w) return EFFNET_OK;
+  size_t total;
+  effnet_status st = en_plan_size(a, n, h, w, max_bytes, &total, err);
+  if (st != EFFNET_OK) return st;
+  plan_sizes s;
+  measure(a, n, h, w, &s);
+  en_plan_free(p);
+  p->arena = aligned_alloc(64, total * sizeof(float));
+  if (!p->arena)
+    return en_fail(err, EFFNET_E_NOMEM, "out of memory: activation arena of %zu MiB",
+                   (total * sizeof(float)) >> 20);
+  float *cur = p->arena;
+  float **slots[] = {&p->ping, &p->pong, &p->expanded, &p->dw, &p->pool, &p->se_scratch,
+                     &p->im2col};
+  size_t sizes[] = {s.ping, s.ping, s.expanded, s.dw, s.pool, s.se, s.im2col};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    *slots[i] = cur;
+    cur += round16(sizes[i]);
+  }
+  p->n = n;
+  p->h = h;
+  p->w = w;
+  p->floats = total;
+  return EFFNET_OK;
+}
+
+void en_plan_free(en_plan *p) {
+  if (!p) return;
+  free(p->arena);
+  memset(p, 0, sizeof *p);
+}

@@ -1,0 +1,64 @@
+/* Kernels see raw pointers, dims and a small descriptor, never a model. Activations are NHWC
+ * (channels innermost): 1x1 convs become plain GEMMs over pixels, depthwise and SE vectorise
+ * over channels, and no layout reorder happens inside the network.
+ *
+ * Each op has a naive reference kernel (the oracle, every case supported) and may have a fast
+ * one; en_kernels is the op table a model runs with. Adding an op: a field here, a reference
+ * kernel, its test, optionally a fast kernel. EN_KERNEL_OPS counts the fields so a half-added
+ * op fails to compile (see the static assert in kernels.c). */
+#ifndef EN_KERNELS_H
+#define EN_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/arch.h"
+
+/* A 2-D convolution over NHWC input (n, h, w, cin) -> (n, oh, ow, cout). */
+typedef struct en_conv_desc {
+  int n, h, w, cin, cout;
+  int kernel, stride;
+  int pad_top, pad_left; /* bottom/right padding is implied by oh, ow */
+  int oh, ow;
+  en_act act; /* applied after the bias */
+} en_conv_desc;
+
+/* conv: dense conv, weights (cout, kernel, kernel, cin) (OHWI), bias (cout).
+ *   scratch: en_conv_scratch_floats(d) floats (may be NULL when that is 0).
+ * pointwise: out (rows, cout) = act(in (rows, cin) . w(cout, cin)^T + bias); rows = n*h*w.
+ * depthwise: weights (kernel, kernel, C) (HWC), bias (C), cin == cout == C; when pool is not
+ *   NULL it receives (n, C) sums of the output over space (for squeeze-excite).
+ * se: x (n, hw, C) *= sigmoid(w2 . act(w1 . (pool / hw) + b1) + b2) per image and channel;
+ *   w1 (se, C), w2 (C, se); scratch: n * (se + C) floats.
+ * pool: out (n, C) = mean over hw of in (n, hw, C).
+ * linear: out (n, cout) = in (n, cin) . w(cout, cin)^T + bias.
+ * add: out[i] += in[i], count elements. */
+typedef struct en_kernels {
+  const char *name;
+  void (*conv)(float *out, const float *in, const float *w, const float *bias,
+               const en_conv_desc *d, float *scratch);
+  void (*pointwise)(float *out, const float *in, const float *w, const float *bias,
+                    int64_t rows, int cin, int cout, en_act act);
+  void (*depthwise)(float *out, const float *in, const float *w, const float *bias,
+                    const en_conv_desc *d, float *pool);
+  void (*se)(float *x, const float *pool, const float *w1, const float *b1, const float *w2,
+             const float *b2, int n, int64_t hw, int channels, int se_channels, en_act act,
+             float *scratch);
+  void (*pool)(float *out, const float *in, int n, int64_t hw, int channels);
+  void (*linear)(float *out, const float *in, const float *w, const float *bias, int n,
+                 int cin, int cout);
+  void (*add)(float *out, const float *in, int64_t count);
+} en_kernels;
+
+#define EN_KERNEL_OPS 7
+
+extern const en_kernels en_kernels_ref;  /* naive reference: the oracle */
+extern const en_kernels en_kernels_fast; /* fast where available, reference elsewhere */
+
+size_t en_conv_scratch_floats(const en_conv_desc *d);
+
+/* Scalar activations shared by all kernels (and by tests). */
+float en_activate(float x, en_act act);
+void en_activate_array(float *x, int64_t count, en_act act);
+
+#endif

@@ -1,0 +1,135 @@
+/* Naive reference kernels: every case supported, written for obviousness. They are the oracle
+ * that the fast kernels are tested against. */
+#include <math.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+float en_activate(float x, en_act act) {
+  switch (act) {
+    case EN_ACT_SWISH: return x / (1.0f + expf(-x));
+    case EN_ACT_RELU6: return x < 0.0f ? 0.0f : (x > 6.0f ? 6.0f : x);
+    case EN_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    default: return x;
+  }
+}
+
+void en_activate_array(float *x, int64_t count, en_act act) {
+  if (act == EN_ACT_NONE) return;
+  for (int64_t i = 0; i < count; i++) x[i] = en_activate(x[i], act);
+}
+
+size_t en_conv_scratch_floats(const en_conv_desc *d) {
+  if (d->kernel == 1 && d->stride == 1 && d->pad_top == 0 && d->pad_left == 0) return 0;
+  return (size_t)d->oh * d->ow * d->kernel * d->kernel * d->cin;
+}
+
+static void ref_conv(float *out, const float *in, const float *w, const float *bias,
+                     const en_conv_desc *d, float *scratch) {
+  (void)scratch;
+  int k = d->kernel;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int b = 0; b < d->n; b++)
+    for (int oy = 0; oy < d->oh; oy++)
+      for (int ox = 0; ox < d->ow; ox++)
+        for (int co = 0; co < d->cout; co++) {
+          float acc = bias ? bias[co] : 0.0f;
+          for (int ky = 0; ky < k; ky++) {
+            int iy = oy * d->stride - d->pad_top + ky;
+            if (iy < 0 || iy >= d->h) continue;
+            for (int kx = 0; kx < k; kx++) {
+              int ix = ox * d->stride - d->pad_left + kx;
+              if (ix < 0 || ix >= d->w) continue;
+              const float *px = in + (((int64_t)b * d->h + iy) * d->w + ix) * d->cin;
+              const float *wk = w + (((int64_t)co * k + ky) * k + kx) * d->cin;
+              for (int ci = 0; ci < d->cin; ci++) acc += px[ci] * wk[ci];
+            }
+          }
+          out[(((int64_t)b * d->oh + oy) * d->ow + ox) * d->cout + co] = en_activate(acc, d->act);
+        }
+}
+
+static void ref_pointwise(float *out, const float *in, const float *w, const float *bias,
+                          int64_t rows, int cin, int cout, en_act act) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; r++)
+    for (int co = 0; co < cout; co++) {
+      float acc = bias ? bias[co] : 0.0f;
+      for (int ci = 0; ci < cin; ci++) acc += in[r * cin + ci] * w[(int64_t)co * cin + ci];
+      out[r * cout + co] = en_activate(acc, act);
+    }
+}
+
+static void ref_pool(float *out, const float *in, int n, int64_t hw, int channels) {
+  for (int b = 0; b < n; b++)
+    for (int c = 0; c < channels; c++) {
+      double acc = 0.0;
+      for (int64_t p = 0; p < hw; p++) acc += in[((int64_t)b * hw + p) * channels + c];
+      out[(int64_t)b * channels + c] = (float)(acc / (double)hw);
+    }
+}
+
+static void ref_depthwise(float *out, const float *in, const float *w, const float *bias,
+                          const en_conv_desc *d, float *pool) {
+  int k = d->kernel, C = d->cout;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int b = 0; b < d->n; b++)
+    for (int oy = 0; oy < d->oh; oy++)
+      for (int ox = 0; ox < d->ow; ox++)
+        for (int c = 0; c < C; c++) {
+          float acc = bias ? bias[c] : 0.0f;
+          for (int ky = 0; ky < k; ky++) {
+            int iy = oy * d->stride - d->pad_top + ky;
+            if (iy < 0 || iy >= d->h) continue;
+            for (int kx = 0; kx < k; kx++) {
+              int ix = ox * d->stride - d->pad_left + kx;
+              if (ix < 0 || ix >= d->w) continue;
+              acc += in[(((int64_t)b * d->h + iy) * d->w + ix) * C + c] * w[(ky * k + kx) * C + c];
+            }
+          }
+          out[(((int64_t)b * d->oh + oy) * d->ow + ox) * C + c] = en_activate(acc, d->act);
+        }
+  if (pool) {
+    int64_t hw = (int64_t)d->oh * d->ow;
+    ref_pool(pool, out, d->n, hw, C);
+    for (int64_t i = 0; i < (int64_t)d->n * C; i++) pool[i] *= (float)hw;
+  }
+}
+
+static void ref_se(float *x, const float *pool, const float *w1, const float *b1,
+                   const float *w2, const float *b2, int n, int64_t hw, int C, int se,
+                   en_act act, float *scratch) {
+  for (int b = 0; b < n; b++) {
+    float *hidden = scratch, *gate = scratch + se;
+    const float *sums = pool + (int64_t)b * C;
+    for (int j = 0; j < se; j++) {
+      float acc = b1[j];
+      for (int c = 0; c < C; c++) acc += w1[(int64_t)j * C + c] * (sums[c] / (float)hw);
+      hidden[j] = en_activate(acc, act);
+    }
+    for (int c = 0; c < C; c++) {
+      float acc = b2[c];
+      for (int j = 0; j < se; j++) acc += w2[(int64_t)c * se + j] * hidden[j];
+      gate[c] = en_activate(acc, EN_ACT_SIGMOID);
+    }
+    float *xb = x + (int64_t)b * hw * C;
+    for (int64_t p = 0; p < hw; p++)
+      for (int c = 0; c < C; c++) xb[p * C + c] *= gate[c];
+  }
+}
+
+static void ref_linear(float *out, const float *in, const float *w, const float *bias, int n,
+                       int cin, int cout) {
+  ref_pointwise(out, in, w, bias, n, cin, cout, EN_ACT_NONE);
+}
+
+static void ref_add(float *out, const float *in, int64_t count) {
+  for (int64_t i = 0; i < count; i++) out[i] += in[i];
+}
+
+const en_kernels en_kernels_ref = {
+    "reference", ref_conv, ref_pointwise, ref_depthwise, ref_se, ref_pool, ref_linear, ref_add,
+};
+
+_Static_assert(sizeof(en_kernels) == sizeof(const char *) + EN_KERNEL_OPS * sizeof(void (*)(void)),
+               "en_kernels fields and EN_KERNEL_OPS disagree: add the op everywhere");
