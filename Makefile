@@ -3,7 +3,7 @@
 
 PREFIX   ?= /usr/local
 CC       ?= cc
-OPT      ?= -O2
+OPT      ?= -O3
 BLAS_LIBS ?= $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 BLAS_CFLAGS ?= $(shell pkg-config --cflags openblas 2>/dev/null)
 PYTHON   ?= /usr/bin/python3
@@ -32,7 +32,8 @@ EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c)
 
 .PHONY: all check check-unit check-fuzz check-parity check-live install uninstall clean fuzz
 
-all: $(BUILD)/libeffnet.a $(BUILD)/libeffnet.so $(BUILD)/effnet $(TESTS) $(REPLAYS) $(EXAMPLES)
+all: $(BUILD)/libeffnet.a $(BUILD)/libeffnet.so $(BUILD)/effnet $(TESTS) $(REPLAYS) $(EXAMPLES) \
+     $(BUILD)/tests/parity
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h src/*/*.h src/*.h)
 	@mkdir -p $(dir $@)
@@ -49,6 +50,10 @@ $(BUILD)/effnet: $(CLI_OBJ) $(BUILD)/libeffnet.a
 	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libeffnet.a $(LDFLAGS_ALL) $(LDLIBS_ALL)
 
 $(BUILD)/tests/test_%: tests/test_%.c tests/testutil.h $(BUILD)/libeffnet.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libeffnet.a $(LDFLAGS_ALL) $(LDLIBS_ALL)
+
+$(BUILD)/tests/parity: tests/parity_main.c $(BUILD)/libeffnet.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libeffnet.a $(LDFLAGS_ALL) $(LDLIBS_ALL)
 

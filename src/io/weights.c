@@ -351,7 +351,7 @@ effnet_status en_weights_save(const effnet_model *m, const char *path, effnet_er
       snprintf(layer, sizeof layer, "%s", names + k * 128);
       layer[strlen(layer) - strlen("running_var")] = 0;
       k++;
-      snprintf(names + k * 128, 128, "%snum_batches_tracked", layer);
+      snprintf(names + k * 128, 128, "%.100snum_batches_tracked", layer);
       ts[k] = (st_write_tensor){names + k * 128, ST_I64, 0, {0}, zeros};
     }
   }

@@ -1,0 +1,162 @@
+/* Every fast kernel against the reference kernel on random shapes: odd channel counts,
+ * stride 1 and 2, kernels 1/3/5, non-square inputs, symmetric and TF-SAME padding, batch > 1.
+ * Tolerance: 1e-5 relative to the output scale; the kernels differ only in summation order
+ * (float32 eps 6e-8 times sqrt of the reduction length stays well below it). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "testutil.h"
+
+static uint64_t rng = 0x1234567ull;
+
+static float frand(void) {
+  rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+  return (float)((rng >> 40) / (double)(1ull << 24)) * 2.0f - 1.0f;
+}
+
+static int irand(int lo, int hi) { return lo + (int)((frand() + 1.0f) * 0.5f * (hi - lo + 1)) % (hi - lo + 1); }
+
+static float *randv(size_t n) {
+  float *v = malloc((n ? n : 1) * sizeof *v);
+  for (size_t i = 0; i < n; i++) v[i] = frand();
+  return v;
+}
+
+static double rel_err(const float *a, const float *b, size_t n) {
+  double max_diff = 0.0, scale = 1e-6;
+  for (size_t i = 0; i < n; i++) {
+    double d = fabs((double)a[i] - b[i]);
+    if (d > max_diff || d != d) max_diff = d != d ? INFINITY : d;
+    if (fabs(b[i]) > scale) scale = fabs(b[i]);
+  }
+  return max_diff / scale;
+}
+
+static en_conv_desc random_desc(int depthwise) {
+  en_conv_desc d;
+  static const int kernels[] = {1, 3, 5};
+  d.n = irand(1, 3);
+  d.h = irand(1, 19);
+  d.w = irand(1, 23);
+  d.cin = depthwise ? irand(1, 37) : irand(1, 13);
+  d.cout = depthwise ? d.cin : irand(1, 29);
+  d.kernel = kernels[irand(depthwise ? 1 : 0, 2)];
+  d.stride = irand(1, 2);
+  int pb, pr;
+  effnet_padding pad = irand(0, 1) ? EFFNET_PAD_TF_SAME : EFFNET_PAD_SYMMETRIC;
+  en_padding(pad, d.h, d.kernel, d.stride, &d.pad_top, &pb);
+  en_padding(pad, d.w, d.kernel, d.stride, &d.pad_left, &pr);
+  d.oh = en_conv_out(d.h, d.stride);
+  d.ow = en_conv_out(d.w, d.stride);
+  d.act = (en_act)irand(0, 2);
+  return d;
+}
+
+static void test_conv(void) {
+  for (int t = 0; t < 200; t++) {
+    en_conv_desc d = random_desc(0);
+    size_t in_n = (size_t)d.n * d.h * d.w * d.cin, out_n = (size_t)d.n * d.oh * d.ow * d.cout;
+    float *in = randv(in_n), *w = randv((size_t)d.cout * d.kernel * d.kernel * d.cin);
+    float *bias = randv(d.cout), *a = randv(out_n), *b = randv(out_n);
+    float *scratch = randv(en_conv_scratch_floats(&d));
+    en_kernels_ref.conv(a, in, w, bias, &d, NULL);
+    en_kernels_fast.conv(b, in, w, bias, &d, scratch);
+    CHECK_MSG(rel_err(b, a, out_n) < 1e-5, "conv n%d %dx%d %d->%d k%d s%d: %g", d.n, d.h, d.w,
+              d.cin, d.cout, d.kernel, d.stride, rel_err(b, a, out_n));
+    free(in), free(w), free(bias), free(a), free(b), free(scratch);
+  }
+}
+
+static void test_depthwise(void) {
+  for (int t = 0; t < 200; t++) {
+    en_conv_desc d = random_desc(1);
+    size_t in_n = (size_t)d.n * d.h * d.w * d.cin, out_n = (size_t)d.n * d.oh * d.ow * d.cout;
+    float *in = randv(in_n), *w = randv((size_t)d.kernel * d.kernel * d.cin);
+    float *bias = randv(d.cin), *a = randv(out_n), *b = randv(out_n);
+    float *pa = randv((size_t)d.n * d.cin), *pb = randv((size_t)d.n * d.cin);
+    en_kernels_ref.depthwise(a, in, w, bias, &d, pa);
+    en_kernels_fast.depthwise(b, in, w, bias, &d, pb);
+    CHECK_MSG(rel_err(b, a, out_n) < 1e-5, "depthwise n%d %dx%d c%d k%d s%d", d.n, d.h, d.w,
+              d.cin, d.kernel, d.stride);
+    CHECK_MSG(rel_err(pb, pa, (size_t)d.n * d.cin) < 1e-5, "depthwise pool c%d", d.cin);
+    free(in), free(w), free(bias), free(a), free(b), free(pa), free(pb);
+  }
+}
+
+static void test_pointwise_linear_pool_add(void) {
+  for (int t = 0; t < 100; t++) {
+    int64_t rows = irand(1, 300);
+    int cin = irand(1, 70), cout = irand(1, 70);
+    en_act act = (en_act)irand(0, 3);
+    float *in = randv((size_t)rows * cin), *w = randv((size_t)cout * cin), *bias = randv(cout);
+    float *a = randv((size_t)rows * cout), *b = randv((size_t)rows * cout);
+    en_kernels_ref.pointwise(a, in, w, bias, rows, cin, cout, act);
+    en_kernels_fast.pointwise(b, in, w, bias, rows, cin, cout, act);
+    CHECK_MSG(rel_err(b, a, (size_t)rows * cout) < 1e-5, "pointwise %lld x %d -> %d",
+              (long long)rows, cin, cout);
+    int n = irand(1, 4);
+    en_kernels_ref.linear(a, in, w, bias, n, cin, cout);
+    en_kernels_fast.linear(b, in, w, bias, n, cin, cout);
+    CHECK(rel_err(b, a, (size_t)n * cout) < 1e-5);
+    int64_t hw = rows / n;
+    en_kernels_ref.pool(a, in, n, hw, cin);
+    en_kernels_fast.pool(b, in, n, hw, cin);
+    CHECK(rel_err(b, a, (size_t)n * cin) < 1e-5);
+    memcpy(a, in, (size_t)rows * sizeof(float));
+    memcpy(b, in, (size_t)rows * sizeof(float));
+    en_kernels_ref.add(a, w, rows < cout * cin ? rows : cout * cin);
+    en_kernels_fast.add(b, w, rows < cout * cin ? rows : cout * cin);
+    CHECK(rel_err(b, a, (size_t)rows) == 0.0);
+    free(in), free(w), free(bias), free(a), free(b);
+  }
+}
+
+static void test_se(void) {
+  for (int t = 0; t < 100; t++) {
+    int n = irand(1, 3), C = irand(1, 67), se = irand(1, 17);
+    int64_t hw = irand(1, 50);
+    size_t xn = (size_t)n * hw * C;
+    float *x = randv(xn), *xa = malloc(xn * sizeof *xa), *xb = malloc(xn * sizeof *xb);
+    float *pool = randv((size_t)n * C), *w1 = randv((size_t)se * C), *b1 = randv(se);
+    float *w2 = randv((size_t)se * C), *b2 = randv(C), *scratch = randv((size_t)se + C);
+    memcpy(xa, x, xn * sizeof *x);
+    memcpy(xb, x, xn * sizeof *x);
+    en_act act = irand(0, 1) ? EN_ACT_SWISH : EN_ACT_RELU6;
+    en_kernels_ref.se(xa, pool, w1, b1, w2, b2, n, hw, C, se, act, scratch);
+    en_kernels_fast.se(xb, pool, w1, b1, w2, b2, n, hw, C, se, act, scratch);
+    CHECK_MSG(rel_err(xb, xa, xn) < 1e-5, "se n%d C%d se%d hw%lld", n, C, se, (long long)hw);
+    free(x), free(xa), free(xb), free(pool), free(w1), free(b1), free(w2), free(b2), free(scratch);
+  }
+}
+
+/* The reference kernels themselves against hand-computed values. */
+static void test_reference_by_hand(void) {
+  CHECK(fabsf(en_activate(1.0f, EN_ACT_SWISH) - 0.7310585786f) < 1e-7f);
+  CHECK(en_activate(-7.0f, EN_ACT_RELU6) == 0.0f && en_activate(7.0f, EN_ACT_RELU6) == 6.0f);
+  CHECK(fabsf(en_activate(0.0f, EN_ACT_SIGMOID) - 0.5f) < 1e-7f);
+  CHECK(en_activate(-1000.0f, EN_ACT_SWISH) == 0.0f);
+  /* 3x3 input, 3x3 kernel of ones, stride 2, TF-SAME: total pad = 1, all after */
+  float in[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, w[9], out[4];
+  for (int i = 0; i < 9; i++) w[i] = 1.0f;
+  en_conv_desc d = {1, 3, 3, 1, 1, 3, 2, 0, 0, 2, 2, EN_ACT_NONE};
+  int pb;
+  en_padding(EFFNET_PAD_TF_SAME, 4, 3, 2, &d.pad_top, &pb);
+  CHECK(d.pad_top == 0 && pb == 1); /* even input: the extra pixel goes after */
+  en_padding(EFFNET_PAD_TF_SAME, 3, 3, 2, &d.pad_top, &pb);
+  CHECK(d.pad_top == 1 && pb == 1); /* odd input: symmetric */
+  d.pad_top = d.pad_left = 1;
+  en_kernels_ref.conv(out, in, w, NULL, &d, NULL);
+  CHECK(out[0] == 1 + 2 + 4 + 5 && out[1] == 2 + 3 + 5 + 6 && out[3] == 5 + 6 + 8 + 9);
+  en_kernels_ref.depthwise(out, in, w, NULL, &d, NULL);
+  CHECK(out[0] == 12 && out[2] == 4 + 5 + 7 + 8);
+}
+
+int main(void) {
+  test_reference_by_hand();
+  test_conv();
+  test_depthwise();
+  test_pointwise_linear_pool_add();
+  test_se();
+  return TEST_SUMMARY();
+}

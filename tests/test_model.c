@@ -1,0 +1,260 @@
+/* Model-level tests through the public API (plus the internal writer to forge bad files):
+ * naming, rounding rules, save/load round trips in every tensor-naming convention, batch and
+ * thread invariance, fast vs reference kernels, and the error paths for bad weights/inputs. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io/safetensors.h"
+#include "model/model.h"
+#include "testutil.h"
+
+static char tmpdir[] = "/tmp/effnet_test_model_XXXXXX";
+
+static const char *tmp(const char *name) {
+  static char path[4][256];
+  static int k;
+  k = (k + 1) % 4;
+  snprintf(path[k], sizeof path[k], "%s/%s", tmpdir, name);
+  return path[k];
+}
+
+static double max_rel(const float *a, const float *b, size_t n) {
+  double d = 0, s = 1e-12;
+  for (size_t i = 0; i < n; i++) {
+    if (fabs((double)a[i] - b[i]) > d || a[i] != a[i]) d = a[i] != a[i] ? INFINITY : fabs((double)a[i] - b[i]);
+    if (fabs(b[i]) > s) s = fabs(b[i]);
+  }
+  return d / s;
+}
+
+static float *random_input(int n, int h, int w, unsigned seed) {
+  float *x = malloc((size_t)n * 3 * h * w * sizeof *x);
+  for (size_t i = 0; i < (size_t)n * 3 * h * w; i++) {
+    seed = seed * 1103515245u + 12345u;
+    x[i] = ((seed >> 8) & 0xffff) / 32768.0f - 1.0f;
+  }
+  return x;
+}
+
+static effnet_model *tiny(effnet_family family, int classes, uint64_t seed) {
+  effnet_spec s;
+  effnet_model *m = NULL;
+  effnet_spec_custom(&s, family, 0.25, 0.34, 64, NULL);
+  s.num_classes = classes;
+  CHECK(effnet_model_create(&m, &s, seed, NULL) == EFFNET_OK);
+  /* non-trivial BN statistics so folding is exercised */
+  for (int i = 0; i < m->params.count; i++) {
+    en_param *e = &m->params.table[i];
+    float *d = en_param_ptr(&m->params, i);
+    for (int64_t j = 0; j < e->numel && e->ndim == 1; j++) {
+      float r = (float)((j * 7919 + i * 104729) % 1000) / 1000.0f;
+      if (e->field == EN_F_VAR) d[j] = 0.5f + r;
+      else if (e->field == EN_F_MEAN) d[j] = r - 0.5f;
+      else if (e->role != EN_R_FC && e->field == EN_F_WEIGHT) d[j] = 0.7f + 0.6f * r;
+      else d[j] = 0.2f * (r - 0.5f);
+    }
+  }
+  return m;
+}
+
+static void test_names_and_rounding(void) {
+  effnet_spec s;
+  effnet_error err;
+  CHECK(effnet_spec_from_name(&s, "B3", NULL) == EFFNET_OK && s.resolution == 300);
+  CHECK(effnet_spec_from_name(&s, "efficientnet-b7", NULL) == EFFNET_OK && s.depth == 3.1);
+  CHECK(effnet_spec_from_name(&s, "tf_efficientnet_lite2", NULL) == EFFNET_OK &&
+        s.family == EFFNET_FAMILY_LITE && s.padding == EFFNET_PAD_TF_SAME && s.bn_eps == 1e-3f);
+  CHECK(effnet_spec_from_name(&s, "efficientnet_l2", NULL) == EFFNET_OK && s.width == 4.3);
+  CHECK(effnet_spec_from_name(&s, "b9", &err) == EFFNET_E_ARGUMENT && strstr(err.message, "b9"));
+  CHECK(effnet_spec_from_name(&s, "", &err) == EFFNET_E_ARGUMENT);
+  CHECK(effnet_spec_custom(&s, EFFNET_FAMILY_B, 0.0, 1.0, 224, &err) == EFFNET_E_ARGUMENT);
+  CHECK(effnet_spec_custom(&s, EFFNET_FAMILY_B, 1.0, 1e9, 224, &err) == EFFNET_E_ARGUMENT);
+  CHECK(effnet_spec_compound(&s, 1.0, 0.9, 1.1, 1.15, &err) == EFFNET_E_ARGUMENT);
+  CHECK(effnet_spec_compound(&s, 1.0, 1.2, 1.1, 1.15, NULL) == EFFNET_OK &&
+        s.resolution == 258 && fabs(s.width - 1.1) < 1e-12 && fabs(s.depth - 1.2) < 1e-12);
+  /* rounding (TF round_filters): nearest multiple of 8, never below 90% of the target */
+  CHECK_EQ_INT(en_round_filters(32, 1.1), 32);
+  CHECK_EQ_INT(en_round_filters(16, 1.2), 24); /* 19.2 -> 16 is < 90%: +8 */
+  CHECK_EQ_INT(en_round_filters(1280, 4.3), 5504);
+  CHECK_EQ_INT(en_round_filters(16, 0.1), 8);
+  CHECK_EQ_INT(en_round_repeats(4, 3.1), 13);
+  CHECK_EQ_INT(en_round_repeats(1, 1.4), 2);
+  effnet_info info;
+  effnet_spec_from_name(&s, "b0", NULL);
+  CHECK(effnet_spec_describe(&s, 0, 0, &info, NULL) == EFFNET_OK);
+  CHECK_EQ_INT(info.params, 5288548);
+  CHECK_EQ_INT(info.macs, 385814752);
+  CHECK_EQ_INT(info.stages[5].se_channels, 28);
+  CHECK_EQ_INT(info.stages[6].out_h, 7);
+  effnet_spec_from_name(&s, "lite3", NULL);
+  CHECK(effnet_spec_describe(&s, 0, 0, &info, NULL) == EFFNET_OK);
+  CHECK_EQ_INT(info.stem_channels, 32);
+  CHECK_EQ_INT(info.head_channels, 1280);
+  CHECK_EQ_INT(info.stages[0].repeats, 1);
+  CHECK_EQ_INT(info.stages[6].repeats, 1);
+  CHECK_EQ_INT(info.stages[0].se_channels, 0);
+}
+
+/* Write m's tensors under another naming convention (what torchvision / lukemelas ship). */
+static void save_as(const effnet_model *m, en_naming naming, const char *path) {
+  const en_params *p = &m->params;
+  st_write_tensor *ts = calloc((size_t)p->count, sizeof *ts);
+  char(*names)[128] = calloc((size_t)p->count, 128);
+  for (int i = 0; i < p->count; i++) {
+    en_param_name(&m->arch, &p->table[i], naming, names[i], 128);
+    ts[i].name = names[i];
+    ts[i].dtype = ST_F32;
+    ts[i].ndim = p->table[i].ndim;
+    for (int d = 0; d < ts[i].ndim; d++) ts[i].shape[d] = p->table[i].shape[d];
+    ts[i].data = en_param_ptr(p, i);
+  }
+  CHECK(st_write(path, ts, (size_t)p->count, NULL, 0, NULL) == EFFNET_OK);
+  free(ts);
+  free(names);
+}
+
+static void test_round_trips(void) {
+  effnet_model *m = tiny(EFFNET_FAMILY_B, 7, 1), *back = NULL;
+  int n = 2, h = 37, w = 50;
+  float *x = random_input(n, h, w, 5), want[14], got[14];
+  CHECK(effnet_model_forward(m, x, n, h, w, want) == EFFNET_OK);
+  CHECK(effnet_model_save(m, tmp("own.safetensors")) == EFFNET_OK);
+  CHECK(effnet_model_load(&back, tmp("own.safetensors"), NULL, NULL) == EFFNET_OK);
+  CHECK(back && back->arch.num_blocks == m->arch.num_blocks && back->arch.spec.num_classes == 7);
+  CHECK(effnet_model_forward(back, x, n, h, w, got) == EFFNET_OK);
+  CHECK(max_rel(got, want, 14) == 0.0);
+  effnet_model_free(back);
+  static const en_naming namings[] = {EN_NAMING_TORCHVISION, EN_NAMING_LUKEMELAS};
+  for (int k = 0; k < 2; k++) {
+    save_as(m, namings[k], tmp("other.safetensors"));
+    effnet_error err = {{0}};
+    CHECK_MSG(effnet_model_load(&back, tmp("other.safetensors"), NULL, &err) == EFFNET_OK, "%s",
+              err.message);
+    if (!back) continue;
+    CHECK(fabs(back->arch.spec.width - 0.25) < 1e-9 && back->arch.num_blocks == m->arch.num_blocks);
+    /* lukemelas files are TF ports: SAME padding and eps 1e-3 follow from the names */
+    CHECK(back->arch.spec.padding ==
+          (namings[k] == EN_NAMING_LUKEMELAS ? EFFNET_PAD_TF_SAME : EFFNET_PAD_SYMMETRIC));
+    back->arch.spec.padding = EFFNET_PAD_SYMMETRIC;
+    back->arch.spec.bn_eps = m->arch.spec.bn_eps;
+    CHECK(effnet_model_forward(back, x, n, h, w, got) == EFFNET_OK);
+    CHECK(max_rel(got, want, 14) == 0.0);
+    effnet_model_free(back);
+  }
+  effnet_model_free(m);
+  free(x);
+}
+
+static void test_invariances(void) {
+  effnet_model *m = tiny(EFFNET_FAMILY_B, 5, 2);
+  int h = 45, w = 31;
+  float *x = random_input(3, h, w, 9), batch[15], single[15], ref[15];
+  CHECK(effnet_model_forward(m, x, 3, h, w, batch) == EFFNET_OK);
+  for (int b = 0; b < 3; b++)
+    CHECK(effnet_model_forward(m, x + (size_t)b * 3 * h * w, 1, h, w, single + 5 * b) == EFFNET_OK);
+  CHECK_MSG(max_rel(single, batch, 15) < 1e-5, "batch vs single %g", max_rel(single, batch, 15));
+  effnet_model_set_threads(m, 1);
+  CHECK(effnet_model_forward(m, x, 3, h, w, single) == EFFNET_OK);
+  CHECK_MSG(max_rel(single, batch, 15) < 1e-5, "1 vs 2 threads %g", max_rel(single, batch, 15));
+  effnet_model_use_reference(m, 1);
+  CHECK(effnet_model_forward(m, x, 3, h, w, ref) == EFFNET_OK);
+  CHECK_MSG(max_rel(ref, batch, 15) < 1e-5, "reference vs fast %g", max_rel(ref, batch, 15));
+  /* TF-SAME changes the result on even sides, so the switch is really applied */
+  m->arch.spec.padding = EFFNET_PAD_TF_SAME;
+  CHECK(effnet_model_forward(m, x, 3, h, w, single) == EFFNET_OK);
+  CHECK(max_rel(single, ref, 15) > 1e-4);
+  effnet_model_free(m);
+  free(x);
+  m = tiny(EFFNET_FAMILY_LITE, 3, 3);
+  x = random_input(1, 1, 1, 4); /* a 1x1 image still runs: every stage is 1x1 */
+  CHECK(effnet_model_forward(m, x, 1, 1, 1, single) == EFFNET_OK);
+  CHECK(single[0] == single[0]);
+  effnet_model_free(m);
+  free(x);
+}
+
+static void test_forward_errors(void) {
+  effnet_model *m = tiny(EFFNET_FAMILY_B, 4, 4);
+  float x[3 * 8 * 8] = {0}, y[4];
+  CHECK(effnet_model_forward(m, x, 0, 8, 8, y) == EFFNET_E_SHAPE);
+  CHECK(strstr(effnet_model_error(m), "(0, 3, 8, 8)") != NULL);
+  CHECK(effnet_model_forward(m, x, 1, 8, 100000, y) == EFFNET_E_LIMIT);
+  CHECK(effnet_model_forward(m, NULL, 1, 8, 8, y) == EFFNET_E_ARGUMENT);
+  effnet_model_free(m);
+  effnet_model_free(NULL);
+  CHECK(effnet_model_forward(NULL, x, 1, 8, 8, y) == EFFNET_E_ARGUMENT);
+}
+
+/* Files that lie: one tensor missing, one extra, a wrong shape, a wrong dtype. */
+static void test_bad_weights(void) {
+  effnet_model *m = tiny(EFFNET_FAMILY_B, 3, 6), *out = (effnet_model *)1;
+  const en_params *p = &m->params;
+  int count = p->count;
+  st_write_tensor *ts = calloc((size_t)count + 1, sizeof *ts);
+  char(*names)[128] = calloc((size_t)count + 1, 128);
+  int64_t ints[64] = {0};
+  for (int i = 0; i < count; i++) {
+    en_param_name(&m->arch, &p->table[i], EN_NAMING_TIMM, names[i], 128);
+    ts[i] = (st_write_tensor){names[i], ST_F32, p->table[i].ndim, {0}, en_param_ptr(p, i)};
+    for (int d = 0; d < ts[i].ndim; d++) ts[i].shape[d] = p->table[i].shape[d];
+  }
+  effnet_error err = {{0}};
+  const char *path = tmp("bad.safetensors");
+  /* missing: drop the last block's depthwise BN variance */
+  int victim = p->blocks[m->arch.num_blocks - 1].dw_bn.var;
+  st_write_tensor saved = ts[victim];
+  ts[victim] = ts[count - 1];
+  st_write(path, ts, (size_t)count - 1, NULL, 0, NULL);
+  CHECK(effnet_model_load(&out, path, NULL, &err) == EFFNET_E_MISSING && out == NULL);
+  CHECK_MSG(strstr(err.message, names[victim]) && strstr(err.message, path), "%s", err.message);
+  ts[victim] = saved;
+  /* extra */
+  snprintf(names[count], 128, "blocks.0.0.surprise");
+  ts[count] = ts[0];
+  ts[count].name = names[count];
+  st_write(path, ts, (size_t)count + 1, NULL, 0, NULL);
+  CHECK(effnet_model_load(&out, path, NULL, &err) == EFFNET_E_MISSING);
+  CHECK_MSG(strstr(err.message, "surprise") != NULL, "%s", err.message);
+  /* wrong shape */
+  ts[p->fc_b].shape[0] = 2;
+  st_write(path, ts, (size_t)count, NULL, 0, NULL);
+  CHECK(effnet_model_load(&out, path, NULL, &err) == EFFNET_E_SHAPE);
+  CHECK_MSG(strstr(err.message, "classifier.bias") != NULL, "%s", err.message);
+  ts[p->fc_b].shape[0] = 3;
+  /* wrong dtype: an integer tensor where floats belong */
+  st_write_tensor keep = ts[p->fc_b];
+  ts[p->fc_b].dtype = ST_I64;
+  ts[p->fc_b].data = ints;
+  st_write(path, ts, (size_t)count, NULL, 0, NULL);
+  CHECK(effnet_model_load(&out, path, NULL, &err) == EFFNET_E_SHAPE);
+  CHECK_MSG(strstr(err.message, "classifier.bias") != NULL, "%s", err.message);
+  ts[p->fc_b] = keep;
+  /* a model name that does not fit the file */
+  st_write(path, ts, (size_t)count, NULL, 0, NULL);
+  effnet_load_options opt = {"b0", EFFNET_PAD_AUTO, 0.0f};
+  CHECK(effnet_model_load(&out, path, &opt, &err) == EFFNET_E_SHAPE);
+  opt.model = "b99";
+  CHECK(effnet_model_load(&out, path, &opt, &err) == EFFNET_E_ARGUMENT);
+  CHECK(effnet_model_load(&out, tmp("absent.safetensors"), NULL, &err) == EFFNET_E_IO);
+  CHECK(strstr(err.message, "absent.safetensors") != NULL);
+  /* not an EfficientNet at all */
+  st_write(path, ts + 5, 3, NULL, 0, NULL);
+  CHECK(effnet_model_load(&out, path, NULL, &err) == EFFNET_E_MISSING);
+  free(ts);
+  free(names);
+  effnet_model_free(m);
+}
+
+int main(void) {
+  if (!mkdtemp(tmpdir)) return 1;
+  test_names_and_rounding();
+  test_round_trips();
+  test_invariances();
+  test_forward_errors();
+  test_bad_weights();
+  const char *files[] = {"own.safetensors", "other.safetensors", "bad.safetensors"};
+  for (size_t i = 0; i < 3; i++) unlink(tmp(files[i]));
+  rmdir(tmpdir);
+  return TEST_SUMMARY();
+}
