@@ -189,6 +189,63 @@ effnet_status effnet_npy_read(const char *path, effnet_tensor *out, effnet_error
 effnet_status effnet_npy_write(const char *path, const effnet_tensor *t, effnet_error *err);
 void effnet_tensor_free(effnet_tensor *t);
 
+/* ------------------------------------------------------------------ images */
+
+/* A decoded image: 8-bit RGB, interleaved, rows top to bottom, EXIF orientation applied.
+ * Gray, palette and alpha images are converted to RGB (alpha dropped, as PIL's
+ * convert("RGB") does); 16-bit samples keep their high byte. */
+typedef struct effnet_image {
+  int width, height;
+  unsigned char *rgb; /* width * height * 3 bytes; owned, release with effnet_image_free */
+} effnet_image;
+
+/* Caps for untrusted images, checked from the header before any pixel is decoded. */
+#define EFFNET_IMAGE_MAX_PIXELS ((int64_t)1 << 28) /* 268 Mpx */
+#define EFFNET_IMAGE_MAX_SIDE 65535
+
+/* Decode a JPEG or PNG file (format from its signature, not its name). Errors name the file:
+ * EFFNET_E_IO unreadable, EFFNET_E_FORMAT not an image / corrupt / truncated,
+ * EFFNET_E_LIMIT larger than the caps. */
+effnet_status effnet_image_load(effnet_image *out, const char *path, effnet_error *err);
+/* The same from memory; label names the source in messages. */
+effnet_status effnet_image_decode(effnet_image *out, const void *data, size_t size,
+                                  const char *label, effnet_error *err);
+void effnet_image_free(effnet_image *image);
+
+typedef enum effnet_interp {
+  EFFNET_INTERP_BILINEAR = 0, /* PIL BILINEAR (antialiased when shrinking) */
+  EFFNET_INTERP_BICUBIC = 1,  /* PIL BICUBIC, a = -0.5 (antialiased when shrinking) */
+  EFFNET_INTERP_TF_BICUBIC = 2 /* TF1 resize_bicubic: a = -0.75, no antialias */
+} effnet_interp;
+
+/* How an image becomes the network's input tensor. Two geometries exist in the references:
+ *  - resize-then-crop (torchvision, timm): shorter side to resize_shorter, centre crop
+ *    crop_h x crop_w;
+ *  - crop-then-resize (TF reference): centre square of crop_fraction * shorter side (TF: S /
+ *    (S + 32)), then resize to crop_h x crop_w.
+ * Then x = (pixel / 255 - mean) / std per channel (RGB). */
+typedef struct effnet_preprocess {
+  char name[32];       /* preset name, for reports */
+  int crop_first;      /* 0: resize-then-crop, 1: crop-then-resize */
+  int resize_shorter;  /* resize-then-crop only */
+  double crop_fraction; /* crop-then-resize only */
+  int crop_h, crop_w;
+  effnet_interp interp;
+  float mean[3], std[3];
+} effnet_preprocess;
+
+/* Presets: "torchvision" (its per-variant resize/crop table, bicubic, ImageNet mean/std),
+ * "timm" (crop_pct = S/(S+32) for tf_ models, 0.875 otherwise; bicubic), "tf" (the TF
+ * reference crop-then-resize), "lite" (what the EfficientNet-Lite checkpoints were trained
+ * with: see README), "inception" (mean = std = 0.5). spec chooses the size (its resolution)
+ * and variant-specific entries. */
+effnet_status effnet_preprocess_preset(effnet_preprocess *out, const char *preset,
+                                       const effnet_spec *spec, effnet_error *err);
+
+/* Writes 3 * crop_h * crop_w floats (CHW) into out. */
+effnet_status effnet_preprocess_image(const effnet_image *image, const effnet_preprocess *p,
+                                      float *out, effnet_error *err);
+
 #ifdef __cplusplus
 }
 #endif
