@@ -30,7 +30,7 @@ FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 REPLAYS  := $(FUZZ_SRC:fuzz/fuzz_%.c=$(BUILD)/tests/replay_%)
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
-.PHONY: all check check-unit check-fuzz check-parity check-live install uninstall clean fuzz
+.PHONY: all test check check-unit check-fuzz check-parity check-live install uninstall clean fuzz
 
 all: $(BUILD)/libeffnet.a $(BUILD)/libeffnet.so $(BUILD)/effnet $(TESTS) $(REPLAYS) $(EXAMPLES) \
      $(BUILD)/tests/parity
@@ -74,6 +74,11 @@ fuzz:
 	  clang -std=c11 -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fopenmp -Iinclude -Isrc \
 	    -o build-fuzz/$$n $$f $(LIB_SRC) $(BLAS_LIBS) -lm || exit 1; done
 
+# Everything CI runs: -O3 and ASan+UBSan builds, live PyTorch oracle (scripts/setup.sh --test).
+test:
+	@sh tests/run_all.sh
+
+# Quick tier: no live oracle, no sanitizers.
 check: check-unit check-fuzz check-parity
 
 check-unit: all

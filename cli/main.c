@@ -35,7 +35,6 @@ int main(int argc, char **argv) {
     printf("effnet %d.%d.%d\n", EFFNET_VERSION_MAJOR, EFFNET_VERSION_MINOR, EFFNET_VERSION_PATCH);
     return 0;
   }
-  fprintf(stderr, "effnet: unknown command '%s'\n", cmd);
-  usage(stderr);
+  fprintf(stderr, "effnet: unknown command '%s' (try 'effnet help')\n", cmd);
   return 2;
 }

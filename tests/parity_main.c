@@ -139,7 +139,29 @@ static int selected(const char *cases, const char *name) {
   return 0;
 }
 
+/* parity --compare GOT.npy WANT.npy TOL: exit 0 when the relative error is within TOL. */
+static int compare_files(const char *got_path, const char *want_path, double tol) {
+  effnet_tensor got = {0}, want = {0};
+  effnet_error err;
+  int ok = 0;
+  if (effnet_npy_read(got_path, &got, &err) != EFFNET_OK ||
+      effnet_npy_read(want_path, &want, &err) != EFFNET_OK) {
+    fprintf(stderr, "compare: %s\n", err.message);
+  } else {
+    size_t n = 1, m = 1;
+    for (int i = 0; i < got.ndim; i++) n *= (size_t)got.shape[i];
+    for (int i = 0; i < want.ndim; i++) m *= (size_t)want.shape[i];
+    double e = n == m && got.ndim == want.ndim ? rel_err(got.data, want.data, n) : INFINITY;
+    printf("compare %s vs %s: rel err %.3g (tol %.3g)\n", got_path, want_path, e, tol);
+    ok = e <= tol;
+  }
+  effnet_tensor_free(&got);
+  effnet_tensor_free(&want);
+  return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 5 && !strcmp(argv[1], "--compare")) return compare_files(argv[2], argv[3], atof(argv[4]));
   if (argc < 2) {
     fprintf(stderr, "usage: parity DIR [--reference] [--cases a,b]\n");
     return 2;
