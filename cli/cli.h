@@ -29,5 +29,6 @@ int cli_model_spec(const cli_model_args *m, effnet_spec *spec, double *phi_out);
 
 int cli_info(int argc, char **argv);
 int cli_run(int argc, char **argv);
+int cli_convert(int argc, char **argv);
 
 #endif

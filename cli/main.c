@@ -14,6 +14,7 @@ static void usage(FILE *f) {
           "  effnet run --weights FILE --input X.npy --output Y.npy [--model NAME]\n"
           "             [--threads T] [--padding same|symmetric] [--bn-eps E]\n"
           "             [--dump-stages DIR] [--reference]\n"
+          "  effnet convert IN OUT.safetensors [--model NAME] [--padding same|symmetric]\n"
           "MODEL: b0..b8, l2, lite0..lite4 (optionally prefixed efficientnet_ or\n"
           "tf_efficientnet_ for TF ports, which use TF 'SAME' padding and BN eps 1e-3).\n",
           EFFNET_VERSION_MAJOR, EFFNET_VERSION_MINOR, EFFNET_VERSION_PATCH);
@@ -27,6 +28,7 @@ int main(int argc, char **argv) {
   const char *cmd = argv[1];
   if (!strcmp(cmd, "info")) return cli_info(argc - 2, argv + 2);
   if (!strcmp(cmd, "run")) return cli_run(argc - 2, argv + 2);
+  if (!strcmp(cmd, "convert")) return cli_convert(argc - 2, argv + 2);
   if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
     usage(stdout);
     return 0;

@@ -4,7 +4,7 @@
 build=${1:-build}
 passed=0
 failed=0
-for t in "$build"/tests/test_* tests/test_cli.sh; do
+for t in "$build"/tests/test_* tests/test_*.sh; do
   [ -e "$t" ] || continue
   case "$t" in *.sh) cmd="sh $t $build" ;; *) cmd="$t" ;; esac
   out=$($cmd 2>&1)

@@ -58,5 +58,21 @@ expect_fail "unwritable output" "y.npy" "$effnet" run --weights "$case/weights.s
 expect_fail "bad padding flag" "--padding" "$effnet" run --padding diagonal --weights "$case/weights.safetensors" --input "$case/input.npy" --output "$tmp/y.npy"
 expect_fail "run usage" "usage" "$effnet" run --weights "$case/weights.safetensors"
 
+# convert: a TF port with no hints in the file; after conversion the metadata carries the
+# padding and eps, so a later run needs no flags
+tfcase=tests/fixtures/small/timm_tf_w0.25_d0.34_64x64
+"$effnet" convert tests/fixtures/small/timm_tf_w0.25_d0.34_65x47_n2/weights.safetensors "$tmp/c.safetensors" --padding same >/dev/null \
+  && "$effnet" run --weights "$tmp/c.safetensors" --input "$tfcase/input.npy" --output "$tmp/y.npy" \
+  && "$build/tests/parity" --compare "$tmp/y.npy" "$tfcase/logits.npy" 1e-4 >/dev/null && ok || bad "convert keeps TF-SAME"
+"$effnet" run --weights tests/fixtures/small/timm_tf_w0.25_d0.34_65x47_n2/weights.safetensors --input "$tfcase/input.npy" --output "$tmp/y.npy" \
+  && ! "$build/tests/parity" --compare "$tmp/y.npy" "$tfcase/logits.npy" 1e-2 >/dev/null && ok || bad "unhinted timm file runs symmetric"
+mkdir -p "$tmp/hub"
+cp tests/fixtures/small/timm_tf_w0.25_d0.34_65x47_n2/weights.safetensors "$tmp/hub/model.safetensors"
+printf '{"architecture": "tf_efficientnet_b0", "num_classes": 7}' >"$tmp/hub/config.json"
+"$effnet" run --weights "$tmp/hub/model.safetensors" --input "$tfcase/input.npy" --output "$tmp/y.npy" \
+  && "$build/tests/parity" --compare "$tmp/y.npy" "$tfcase/logits.npy" 1e-4 >/dev/null && ok || bad "config.json tf_ hint"
+expect_fail "convert to unwritable" "c.safetensors" "$effnet" convert "$tmp/c.safetensors" "$tmp/none/c.safetensors"
+expect_fail "convert usage" "usage" "$effnet" convert "$tmp/c.safetensors"
+
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

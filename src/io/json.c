@@ -162,7 +162,7 @@ static effnet_status string(parser *p, const char **out, size_t *out_len) {
     if (p->pos >= p->len) return perr(p, start, "unterminated string");
     unsigned char c = p->s[p->pos];
     unsigned char tmp[4];
-    size_t k;
+    size_t k = 0;
     if (c == '"') break;
     if (c < 0x20) return perr(p, p->pos, "control character in string");
     if (c == '\\') {
@@ -259,6 +259,10 @@ static effnet_status number(parser *p, json_value *v) {
   size_t len = p->pos - start;
   v->type = JSON_NUMBER;
   v->is_int = integral && token_int64(p->s + start, len, &v->integer);
+  if (v->is_int) { /* int64 -> double rounds to nearest, as strtod would */
+    v->number = (double)v->integer;
+    return EFFNET_OK;
+  }
   return to_double(p, start, len, &v->number);
 }
 

@@ -270,7 +270,9 @@ static effnet_status check_extras(const effnet_model *m, const st_file *f, en_na
 static void resolve_source(effnet_spec *spec, const survey *s, int tf_hint) {
   int torchvision_tf_weights = s->naming == EN_NAMING_TORCHVISION &&
       (!strcmp(spec->name, "b5") || !strcmp(spec->name, "b6") || !strcmp(spec->name, "b7"));
-  int tf = tf_hint || s->naming == EN_NAMING_LUKEMELAS;
+  /* TF-SAME padding (asked for, hinted or implied by lukemelas names) marks a TF port, and
+   * every TF port was trained with BN eps 1e-3 */
+  int tf = tf_hint || s->naming == EN_NAMING_LUKEMELAS || spec->padding == EFFNET_PAD_TF_SAME;
   if (spec->padding == EFFNET_PAD_AUTO)
     spec->padding = tf ? EFFNET_PAD_TF_SAME : EFFNET_PAD_SYMMETRIC;
   /* torchvision runs its lukemelas-ported B5..B7 with symmetric padding but eps 1e-3 */
@@ -288,13 +290,17 @@ static effnet_status choose_spec(const st_file *f, const survey *s, const char *
     tf_hint = spec->padding == EFFNET_PAD_TF_SAME;
   } else if (spec_from_metadata(f, spec)) {
     /* the file's own description */
-  } else if (s->naming == EN_NAMING_TIMM &&
-             en_hfconfig_architecture(path, arch_name, sizeof arch_name) &&
-             effnet_spec_from_name(spec, arch_name, NULL) == EFFNET_OK) {
-    tf_hint = spec->padding == EFFNET_PAD_TF_SAME;
   } else {
     effnet_status st = infer_spec(s, path, spec, err);
     if (st != EFFNET_OK) return st;
+    /* a hub config.json only tells the source (tf_ or not); the shapes stay the authority */
+    if (s->naming == EN_NAMING_TIMM && en_hfconfig_architecture(path, arch_name, sizeof arch_name))
+      tf_hint = strncmp(arch_name, "tf_", 3) == 0;
+    if (tf_hint && strcmp(spec->name, "custom")) {
+      char tf_name[sizeof spec->name];
+      snprintf(tf_name, sizeof tf_name, "tf_%.50s", spec->name);
+      memcpy(spec->name, tf_name, sizeof tf_name);
+    }
   }
   spec->num_classes = s->num_classes;
   if (opt && opt->padding != EFFNET_PAD_AUTO) spec->padding = opt->padding;
