@@ -6,6 +6,8 @@ CC       ?= cc
 OPT      ?= -O3
 BLAS_LIBS ?= $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 BLAS_CFLAGS ?= $(shell pkg-config --cflags openblas 2>/dev/null)
+# Image codecs (libjpeg-turbo, libpng): effnet_image_load/decode.
+IMAGE_LIBS ?= -ljpeg -lpng
 PYTHON   ?= /usr/bin/python3
 
 ifeq ($(SAN),1)
@@ -17,7 +19,7 @@ endif
 
 CFLAGS_ALL = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) -Wall -Wextra -Wshadow \
              -Wno-unused-parameter -fopenmp -fPIC -Iinclude -Isrc $(BLAS_CFLAGS) $(CFLAGS)
-LDLIBS_ALL = $(BLAS_LIBS) -fopenmp -lm $(LDLIBS)
+LDLIBS_ALL = $(BLAS_LIBS) $(IMAGE_LIBS) -fopenmp -lm $(LDLIBS)
 LDFLAGS_ALL = $(filter -fsanitize=%,$(OPT)) $(LDFLAGS)
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c src/*.c))
@@ -72,7 +74,7 @@ fuzz:
 	@mkdir -p build-fuzz
 	for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  clang -std=c11 -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fopenmp -Iinclude -Isrc \
-	    -o build-fuzz/$$n $$f $(LIB_SRC) $(BLAS_LIBS) -lm || exit 1; done
+	    -o build-fuzz/$$n $$f $(LIB_SRC) $(BLAS_LIBS) $(IMAGE_LIBS) -lm || exit 1; done
 
 # Everything CI runs: -O3 and ASan+UBSan builds, live PyTorch oracle (scripts/setup.sh --test).
 test:
@@ -100,7 +102,8 @@ install: $(BUILD)/libeffnet.a $(BUILD)/libeffnet.so $(BUILD)/effnet
 	install -m 644 $(BUILD)/libeffnet.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libeffnet.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/effnet $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@BLAS_LIBS@|$(BLAS_LIBS)|g' effnet.pc.in \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@BLAS_LIBS@|$(BLAS_LIBS)|g' \
+	  -e 's|@IMAGE_LIBS@|$(IMAGE_LIBS)|g' effnet.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/effnet.pc
 
 uninstall:

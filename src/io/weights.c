@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/error.h"
 #include "io/hfconfig.h"
@@ -309,9 +310,22 @@ static effnet_status choose_spec(const st_file *f, const survey *s, const char *
   return EFFNET_OK;
 }
 
-effnet_status en_weights_load(effnet_model **out, const char *path,
+/* A hub folder (model.safetensors + config.json) is named by its directory. */
+static const char *weights_file(const char *path, char *buf, size_t size) {
+  struct stat sb;
+  if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) return path;
+  size_t n = strlen(path);
+  int slash = n > 0 && path[n - 1] == '/';
+  if (snprintf(buf, size, "%s%smodel.safetensors", path, slash ? "" : "/") >= (int)size)
+    return path;
+  return buf;
+}
+
+effnet_status en_weights_load(effnet_model **out, const char *dir_or_file,
                               const effnet_load_options *opt, effnet_error *err) {
   *out = NULL;
+  char buf[4096];
+  const char *path = weights_file(dir_or_file, buf, sizeof buf);
   st_file *f = NULL;
   effnet_status st = st_open(&f, path, err);
   if (st != EFFNET_OK) return st;
