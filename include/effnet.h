@@ -189,11 +189,18 @@ effnet_status effnet_npy_read(const char *path, effnet_tensor *out, effnet_error
 effnet_status effnet_npy_write(const char *path, const effnet_tensor *t, effnet_error *err);
 void effnet_tensor_free(effnet_tensor *t);
 
+/* Name of ImageNet-1k class index (0..999) in the order every released EfficientNet
+ * checkpoint uses; NULL outside that range. */
+const char *effnet_imagenet_class(int index);
+
 /* ------------------------------------------------------------------ images */
 
-/* A decoded image: 8-bit RGB, interleaved, rows top to bottom, EXIF orientation applied.
- * Gray, palette and alpha images are converted to RGB (alpha dropped, as PIL's
- * convert("RGB") does); 16-bit samples keep their high byte. */
+/* A decoded image: 8-bit RGB, interleaved, rows top to bottom. Pixels equal PIL's
+ * Image.open(path).convert("RGB") (same libjpeg-turbo settings; gray, palette and alpha
+ * converted as convert("RGB") does, alpha dropped without compositing; 16-bit samples keep
+ * their high byte; no gamma/ICC correction), with two deliberate differences: the EXIF
+ * orientation (JPEG APP1, PNG eXIf) is applied, as ImageOps.exif_transpose would, so photos
+ * come out upright; and 16-bit grayscale PNGs keep the high byte where PIL clips to 255. */
 typedef struct effnet_image {
   int width, height;
   unsigned char *rgb; /* width * height * 3 bytes; owned, release with effnet_image_free */
@@ -204,8 +211,11 @@ typedef struct effnet_image {
 #define EFFNET_IMAGE_MAX_SIDE 65535
 
 /* Decode a JPEG or PNG file (format from its signature, not its name). Errors name the file:
- * EFFNET_E_IO unreadable, EFFNET_E_FORMAT not an image / corrupt / truncated,
- * EFFNET_E_LIMIT larger than the caps. */
+ * EFFNET_E_IO unreadable, EFFNET_E_FORMAT not an image / corrupt / truncated (like PIL, a
+ * file cut before its last row is an error, a missing trailer after it is not),
+ * EFFNET_E_LIMIT larger than the caps (refused from the header, before allocating),
+ * EFFNET_E_UNSUPPORTED valid but unhandled (12-bit or 2-component JPEG), EFFNET_E_NOMEM.
+ * On failure *out is empty. Never prints; no global state (thread-safe). */
 effnet_status effnet_image_load(effnet_image *out, const char *path, effnet_error *err);
 /* The same from memory; label names the source in messages. */
 effnet_status effnet_image_decode(effnet_image *out, const void *data, size_t size,
@@ -235,14 +245,20 @@ typedef struct effnet_preprocess {
 } effnet_preprocess;
 
 /* Presets: "torchvision" (its per-variant resize/crop table, bicubic, ImageNet mean/std),
- * "timm" (crop_pct = S/(S+32) for tf_ models, 0.875 otherwise; bicubic), "tf" (the TF
- * reference crop-then-resize), "lite" (what the EfficientNet-Lite checkpoints were trained
- * with: see README), "inception" (mean = std = 0.5). spec chooses the size (its resolution)
- * and variant-specific entries. */
+ * "timm" (resize floor(S / crop_pct), crop S; crop_pct is timm's tf_efficientnet config
+ * literal for tf_ models (S/(S+32) to three decimals: 0.904 for 300 gives 331, not 332),
+ * 0.875 otherwise; bicubic), "tf" (the TF reference crop-then-resize), "lite" ((x - 127) /
+ * 128 as the EfficientNet-Lite checkpoints expect, resize floor(S / 0.875) then crop S,
+ * bicubic), "inception" (timm geometry, mean = std = 0.5, for timm's .ap_ weights). spec
+ * chooses the size (its resolution) and variant-specific entries. */
 effnet_status effnet_preprocess_preset(effnet_preprocess *out, const char *preset,
                                        const effnet_spec *spec, effnet_error *err);
 
-/* Writes 3 * crop_h * crop_w floats (CHW) into out. */
+/* Writes 3 * crop_h * crop_w floats (CHW) into out. Resize-then-crop follows torchvision
+ * exactly, including its zero padding when the crop exceeds the resized image and Python's
+ * round-half-even crop offsets; bit-identical to torchvision on a PIL image. Crop-then-resize
+ * computes the crop side in float32 as TF does and keeps TF's unrounded float resize.
+ * Only the cropped window of the resize is computed. EFFNET_E_ARGUMENT for an unusable p. */
 effnet_status effnet_preprocess_image(const effnet_image *image, const effnet_preprocess *p,
                                       float *out, effnet_error *err);
 

@@ -1,4 +1,5 @@
 /* JSON parser edge cases: grammar, numbers, strings and UTF-8, limits, messages. */
+#include <locale.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -83,6 +84,24 @@ static void test_numbers(void) {
   CHECK(json_at(r, 11)->number == 0);
   CHECK(json_at(r, 12)->integer == 123456789012LL);
   json_free(doc);
+
+  /* a token longer than the on-stack buffer */
+  char longnum[260];
+  longnum[0] = '1';
+  memset(longnum + 1, '0', 199);
+  strcpy(longnum + 200, ".5e-100");
+  doc = parse(longnum);
+  CHECK(doc && !json_root(doc)->is_int && fabs(json_root(doc)->number / 1e99 - 1) < 1e-12);
+  json_free(doc);
+
+  /* strtod follows LC_NUMERIC; JSON must not (skipped where no comma locale exists) */
+  if (setlocale(LC_NUMERIC, "de_DE.UTF-8") || setlocale(LC_NUMERIC, "fr_FR.UTF-8")) {
+    doc = parse("[1.5, 2.25e1]");
+    CHECK(doc && json_at(json_root(doc), 0)->number == 1.5 &&
+          json_at(json_root(doc), 1)->number == 22.5);
+    json_free(doc);
+    setlocale(LC_NUMERIC, "C");
+  }
 
   CHECK(rejects("01"));
   CHECK(rejects("-01"));

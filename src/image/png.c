@@ -27,7 +27,7 @@ typedef struct png_guard {
   jmp_buf jump;
   char message[200];
   int out_of_memory;
-  int rows_done; /* every row decoded: later trouble is ignored, as Pillow's load_end does */
+  volatile int rows_done; /* all rows decoded: later trouble is ignored, as in Pillow */
   const uint8_t *data;
   size_t size, pos;
   unsigned char *volatile rows;    /* freed on the longjmp path, hence volatile */

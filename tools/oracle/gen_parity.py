@@ -202,7 +202,7 @@ def generate_case(c, outdir, owner=None):
     np.save(os.path.join(case_dir, "input.npy"), x)
     xt = torch.from_numpy(x)
 
-    logits32, _ = common.run_with_stages(model, xt)
+    logits32, stages32 = common.run_with_stages(model, xt)
     model64 = common.double_copy(model)
     logits64, stages64 = common.run_with_stages(model64, xt.double())
     del model64
@@ -212,6 +212,8 @@ def generate_case(c, outdir, owner=None):
         np.save(os.path.join(case_dir, "stages", k + ".npy"), v.numpy().astype(np.float32))
 
     f32_err = common.rel_err(logits32.numpy(), logits64.numpy())
+    stage_errs = {k: common.rel_err(stages32[k].numpy(), v.numpy()) for k, v in stages64.items()}
+    worst_stage = max(stage_errs, key=stage_errs.get)
     std = float(logits64.std())
     spread = float((logits64 - logits64.mean(0, keepdim=True)).abs().max()) if n > 1 else None
     if not (0.05 <= std <= 50.0):
@@ -219,15 +221,20 @@ def generate_case(c, outdir, owner=None):
                            "adjust the randomisation in common.randomise_model")
     tol = DEFAULT_TOL
     note = c["note"]
-    if 10 * f32_err > tol:
-        # keep a 10x margin over torch's own float32 error: a correct float32 implementation
-        # with another summation order lands near it, not below it
-        tol = float(f"{10 * f32_err:.1g}")
-        note += f"; tol raised to 10x torch's float32 error"
+    worst = max(f32_err, stage_errs[worst_stage])
+    if 10 * worst > tol:
+        # keep a 10x margin over torch's own float32 error (logits or any stage): a correct
+        # float32 implementation with another summation order lands near it, not below it
+        tol = float(f"{10 * worst:.1g}")
+        if tol < 10 * worst:
+            tol = float(f"{tol * 1.5:.1g}")
+        note += (f"; tol = 10x torch's own float32 error (worst: "
+                 f"{'logits' if f32_err >= stage_errs[worst_stage] else worst_stage} {worst:.2g})")
     stage_info = " ".join(f"{k}:{float(v.std()):.2g}" for k, v in stages64.items())
     print(f"{c['name']:32s} logits {tuple(logits64.shape)} std {std:.3g} max {float(logits64.abs().max()):.3g}"
           + (f" batch-spread {spread:.3g}" if spread is not None else "")
-          + f"  f32_err {f32_err:.2e}  ({time.time() - t0:.1f} s)\n    stage std {stage_info}",
+          + f"  f32_err {f32_err:.2e} (stages: {worst_stage} {stage_errs[worst_stage]:.2e})"
+          + f"  ({time.time() - t0:.1f} s)\n    stage std {stage_info}",
           file=sys.stderr, flush=True)
     return {
         "case": c["name"], "model": c["model"], "padding": c["padding"],
