@@ -73,7 +73,7 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libeffnet.a
 fuzz:
 	@mkdir -p build-fuzz
 	for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	  clang -std=c11 -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fopenmp -Iinclude -Isrc \
+	  clang -std=c11 -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fopenmp -Iinclude -Isrc \
 	    -o build-fuzz/$$n $$f $(LIB_SRC) $(BLAS_LIBS) $(IMAGE_LIBS) -lm || exit 1; done
 
 # Everything CI runs: -O3 and ASan+UBSan builds, live PyTorch oracle (scripts/setup.sh --test).

@@ -31,7 +31,8 @@ Usage:
   .venv/bin/python tools/oracle/gen_image_fixtures.py [OUTDIR] [--photo-npy DIR] [--fuzz-dir fuzz]
   (/usr/bin/python3 works too; with timm importable, the timm preset table is checked
   against timm's own pretrained configs.) --photo-npy writes the full photo tensors (large,
-  not committed) so `build/tests/test_image DIR` reports max differences instead of CRCs.
+  not committed) so `build/tests/test_image --photos DIR` reports max differences instead of
+CRCs; `--fixtures OUTDIR` points the test at fixtures written elsewhere (a live tier).
 """
 
 import argparse
