@@ -8,6 +8,10 @@ static void usage(FILE *f) {
   fprintf(f,
           "effnet %d.%d.%d: the EfficientNet family in C\n"
           "usage:\n"
+          "  effnet classify IMAGE|DIR... [--weights FILE] [--model NAME] [--top K] [--json]\n"
+          "                  [--preprocess torchvision|timm|tf|lite|inception] [--size S]\n"
+          "                  [--batch N] [--threads T]\n"
+          "  effnet eval DIR [--labels FILE] [--weights FILE] [--batch N] (top-1/top-5)\n"
           "  effnet info MODEL [--json] [--size HxW] [--resolution R] [--classes N]\n"
           "  effnet info --phi P [--alpha A --beta B --gamma G] [--json]\n"
           "  effnet info --width W --depth D [--resolution R] [--lite] [--json]\n"
@@ -29,6 +33,8 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "info")) return cli_info(argc - 2, argv + 2);
   if (!strcmp(cmd, "run")) return cli_run(argc - 2, argv + 2);
   if (!strcmp(cmd, "convert")) return cli_convert(argc - 2, argv + 2);
+  if (!strcmp(cmd, "classify")) return cli_classify(argc - 2, argv + 2);
+  if (!strcmp(cmd, "eval")) return cli_eval(argc - 2, argv + 2);
   if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
     usage(stdout);
     return 0;

@@ -154,6 +154,12 @@ const char *effnet_model_error(const effnet_model *model);
 
 const effnet_spec *effnet_model_spec(const effnet_model *model);
 
+/* Name of the preprocessing preset that matches the weights' source (see
+ * effnet_preprocess_preset): "torchvision" for torchvision files, "timm" for timm files, "tf"
+ * for lukemelas-named B ports, "lite" for the Lite checkpoints, the recorded one for effnet's
+ * own files. Never NULL. */
+const char *effnet_model_preprocess(const effnet_model *model);
+
 /* Worker threads for later calls (<= 0: all cores). */
 effnet_status effnet_model_set_threads(effnet_model *model, int threads);
 

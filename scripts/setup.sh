@@ -1,13 +1,14 @@
 #!/bin/sh
 # Set up effnet on a fresh Debian 12 machine and build it.
-#   scripts/setup.sh          build dependencies (compiler, BLAS, image codecs), then `make`
+#   scripts/setup.sh          build dependencies (compiler, BLAS, image codecs), `make`, and the
+#                             default pretrained model (EfficientNet-Lite0, scripts/fetch_weights.sh)
 #   scripts/setup.sh --test   also the test oracles (PyTorch, torchvision, NumPy, PIL, sample
 #                             photos) and the timm virtualenv used for TF-ported variants
 # Packages are installed with apt-get only when missing (root, or sudo when available).
 set -eu
 cd "$(dirname "$0")/.."
 
-runtime="build-essential pkg-config libopenblas-openmp-dev libjpeg62-turbo-dev libpng-dev"
+runtime="build-essential pkg-config libopenblas-openmp-dev libjpeg62-turbo-dev libpng-dev python3 python3-pip"
 oracle="python3 python3-numpy python3-torch python3-torchvision python3-pil python3-venv python3-skimage"
 want="$runtime"
 tests=0
@@ -34,3 +35,4 @@ if [ $tests -eq 1 ]; then
   sh tools/oracle/setup_venv.sh
 fi
 make -j2
+sh scripts/fetch_weights.sh 0

@@ -62,6 +62,10 @@ const char *effnet_model_error(const effnet_model *m) { return m ? m->error.mess
 
 const effnet_spec *effnet_model_spec(const effnet_model *m) { return m ? &m->arch.spec : NULL; }
 
+const char *effnet_model_preprocess(const effnet_model *m) {
+  return m && m->preprocess[0] ? m->preprocess : "timm";
+}
+
 effnet_status effnet_model_set_threads(effnet_model *m, int threads) {
   if (!m) return EFFNET_E_ARGUMENT;
   m->threads = threads > 0 ? threads : omp_get_num_procs();

@@ -3,8 +3,10 @@
  * The cases (and their tolerances, with the reasons) come from tests/fixtures/images/cases.txt,
  * written by tools/oracle/gen_image_fixtures.py. Photo checks run when Debian's
  * python3-skimage sample images are installed (and are the files the CRCs were made from).
- *   test_image [PHOTO_NPY_DIR]   with the script's --photo-npy output: full photo tensors,
- *                                reporting max differences instead of CRCs. */
+ *   test_image [--fixtures DIR] [--photos DIR]
+ *     --fixtures  cases and files written by the script elsewhere (default tests/fixtures/images)
+ *     --photos    the script's --photo-npy output: full photo tensors, reporting max
+ *                 differences instead of comparing CRCs. */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -17,9 +19,9 @@
 #include "io/npy.h"
 #include "testutil.h"
 
-#define FIXTURES "tests/fixtures/images"
 #define MAX_TOKENS 24
 
+static const char *fixtures_dir = "tests/fixtures/images";
 static const char *photo_npy_dir;
 
 /* Largest difference seen per kind of check, reported at the end. */
@@ -55,7 +57,7 @@ static const char *fixture(const char *name) {
   static char buf[4][512];
   static int k;
   k = (k + 1) % 4;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", FIXTURES, name);
+  snprintf(buf[k], sizeof buf[k], "%s/%s", fixtures_dir, name);
   return buf[k];
 }
 
@@ -326,12 +328,12 @@ static void run_cases(void) {
 static void test_unreadable(void) {
   effnet_image im;
   effnet_error err = {{0}};
-  const char *missing = FIXTURES "/no_such_file.jpg";
+  const char *missing = fixture("no_such_file.jpg");
   CHECK_EQ_INT(effnet_image_load(&im, missing, &err), EFFNET_E_IO);
   CHECK(strstr(err.message, missing) != NULL);
   CHECK(im.rgb == NULL);
-  CHECK_EQ_INT(effnet_image_load(&im, FIXTURES, &err), EFFNET_E_IO); /* a directory */
-  CHECK(strstr(err.message, FIXTURES) != NULL);
+  CHECK_EQ_INT(effnet_image_load(&im, fixtures_dir, &err), EFFNET_E_IO); /* a directory */
+  CHECK(strstr(err.message, fixtures_dir) != NULL);
   CHECK_EQ_INT(effnet_image_load(NULL, missing, &err), EFFNET_E_ARGUMENT);
   CHECK_EQ_INT(effnet_image_load(&im, NULL, &err), EFFNET_E_ARGUMENT);
   CHECK_EQ_INT(effnet_image_decode(&im, NULL, 0, "mem.png", &err), EFFNET_E_FORMAT);
@@ -477,7 +479,14 @@ static void test_extreme_aspect(void) {
 }
 
 int main(int argc, char **argv) {
-  photo_npy_dir = argc > 1 ? argv[1] : NULL;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (strcmp(argv[i], "--fixtures") == 0) fixtures_dir = argv[i + 1];
+    else if (strcmp(argv[i], "--photos") == 0) photo_npy_dir = argv[i + 1];
+  }
+  if (argc % 2 == 0) {
+    fprintf(stderr, "usage: %s [--fixtures DIR] [--photos DIR]\n", argv[0]);
+    return 2;
+  }
   test_unreadable();
   test_exif_parser();
   test_orientations();

@@ -124,7 +124,9 @@ typedef struct parse_ctx {
   size_t scratch_cap;
   legacy_key *keys; /* sorted by key */
   size_t nkeys;
-  size_t copied, copy_limit; /* bytes of strided copies, capped at the input's size */
+  size_t input_len; /* caps the strided copies and the tensor names, which real files keep
+                       well below it */
+  size_t copied;    /* bytes of strided copies so far */
 } parse_ctx;
 
 /* A strided tensor gets a C-order copy, since st_tensor (and st_to_f32) have no strides. */
@@ -621,7 +623,7 @@ static effnet_status copy_strided(parse_ctx *c, const pth_rec *r, const storage_
     return en_fail(c->err, EFFNET_E_FORMAT, "%s: tensor '%s' (strided, from offset %lld) "
                    "overruns its %lld-element storage", c->label, nm, (long long)r->offset,
                    (long long)s->numel);
-  if (t->nbytes > c->copy_limit - c->copied)
+  if (t->nbytes > c->input_len - c->copied)
     return en_fail(c->err, EFFNET_E_LIMIT, "%s: tensor '%s': strided tensors would need more "
                    "memory than the file's size", c->label, nm);
   unsigned char *dst = malloc(t->nbytes);
@@ -733,7 +735,7 @@ static effnet_status alloc_tables(parse_ctx *c, pth_file *f, const pk_obj *sd) {
   /* Each name of a real state dict is spelled out once in the pickle. A memoised name reused
    * by many entries (duplicates, refused later anyway) could otherwise cost far more memory
    * and sorting time than the input's size. */
-  if (names > c->copy_limit)
+  if (names > c->input_len)
     return en_fail(c->err, EFFNET_E_FORMAT, "%s: tensor names total more bytes than the file "
                    "(names repeat)", c->label);
   effnet_status st = pk_charge(c->vm, names + f->count * (sizeof(pth_entry) + sizeof(void *)));
@@ -813,7 +815,7 @@ effnet_status pth_parse(pth_file **out, const void *buf, size_t len, const char 
   if (!buf || !pth_is_pth(buf, len))
     return en_fail(err, EFFNET_E_FORMAT, "%s: not a torch.save checkpoint (neither a zip "
                    "archive nor the legacy magic number)", label);
-  parse_ctx c = {.label = label, .err = err, .copy_limit = len};
+  parse_ctx c = {.label = label, .err = err, .input_len = len};
   pk_host host = {&c, find_class, host_call, persistent_load};
   pth_file *f = calloc(1, sizeof *f);
   effnet_status st = f ? pk_vm_create(&c.vm, &host, err)

@@ -361,6 +361,16 @@ static const char *weights_file(const char *path, char *buf, size_t size) {
   return buf;
 }
 
+/* The preprocessing the weights were trained with follows from their source too. */
+static void choose_preprocess(effnet_model *m, const en_source *f, const survey *s) {
+  const char *recorded = src_metadata(f, "effnet.preprocess"), *preset;
+  if (recorded) preset = recorded;
+  else if (s->naming == EN_NAMING_TORCHVISION) preset = "torchvision";
+  else if (s->naming == EN_NAMING_TIMM) preset = "timm";
+  else preset = m->arch.spec.family == EFFNET_FAMILY_LITE ? "lite" : "tf";
+  snprintf(m->preprocess, sizeof m->preprocess, "%s", preset);
+}
+
 effnet_status en_weights_load(effnet_model **out, const char *dir_or_file,
                               const effnet_load_options *opt, effnet_error *err) {
   *out = NULL;
@@ -377,6 +387,7 @@ effnet_status en_weights_load(effnet_model **out, const char *dir_or_file,
   if (st == EFFNET_OK) st = en_model_new(&m, &spec, err);
   if (st == EFFNET_OK) st = copy_tensors(m, f, s.naming, path, err);
   if (st == EFFNET_OK) st = check_extras(m, f, s.naming, path, err);
+  if (st == EFFNET_OK) choose_preprocess(m, f, &s);
   src_close(f);
   if (st != EFFNET_OK) {
     effnet_model_free(m);
@@ -425,7 +436,7 @@ effnet_status en_weights_save(const effnet_model *m, const char *path, effnet_er
                         "effnet.family", sp->family == EFFNET_FAMILY_LITE ? "lite" : "b",
                         "effnet.width", w, "effnet.depth", d, "effnet.resolution", r,
                         "effnet.padding", sp->padding == EFFNET_PAD_TF_SAME ? "same" : "symmetric",
-                        "effnet.bn_eps", eps};
+                        "effnet.bn_eps", eps, "effnet.preprocess", effnet_model_preprocess(m)};
   effnet_status st = st_write(path, ts, n, meta, sizeof meta / sizeof meta[0] / 2, err);
   free(ts), free(names), free(zeros);
   return st;

@@ -25,6 +25,7 @@ struct effnet_model {
   effnet_feature_fn hook;
   void *hook_user;
   effnet_error error;
+  char preprocess[32]; /* preset the weights were trained with ("torchvision", "lite", ...) */
 };
 
 /* Allocate a model for spec (params zeroed). */
