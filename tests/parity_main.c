@@ -84,7 +84,8 @@ static int split(char *line, row *r) {
 /* Columns: case model padding eps weights input logits stages tol torch_f32_err note */
 static int run_case(const char *dir, row *r, int reference) {
   char weights[4096], input[4096], logits[4096], stages[4096];
-  snprintf(weights, sizeof weights, "%s/%s", dir, r->field[4]);
+  if (r->field[4][0] == '/') snprintf(weights, sizeof weights, "%s", r->field[4]);
+  else snprintf(weights, sizeof weights, "%s/%s", dir, r->field[4]);
   snprintf(input, sizeof input, "%s/%s", dir, r->field[5]);
   snprintf(logits, sizeof logits, "%s/%s", dir, r->field[6]);
   snprintf(stages, sizeof stages, "%s/%s", dir, r->field[7]);

