@@ -293,6 +293,24 @@ def rel_err(a, ref):
     return float(np.max(np.abs(a - ref))) / (denom if denom > 0 else 1.0)
 
 
+class threads:
+    """Context manager: run a block with `n` intra-op threads.
+
+    The float64 forward uses torch's generic (non-MKLDNN) conv path, which scales poorly and,
+    when another process holds a core, collapses with 2 threads (measured on B5 at 456: 4 s with
+    1 thread, 150-230 s with 2 while the machine was busy; 8 s vs 10 s on B7 when idle)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __enter__(self):
+        self.prev = torch.get_num_threads()
+        torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.prev)
+
+
 def set_threads(n=2):
     """The build machine has 2 cores; more threads only add contention."""
     torch.set_num_threads(n)

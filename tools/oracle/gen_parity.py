@@ -184,11 +184,13 @@ def generate_case(c, outdir, owner=None):
         shutil.rmtree(case_dir)
     os.makedirs(os.path.join(case_dir, "stages"))
 
-    # the model's identity (seed, calibration batch of 4 at the owner's size: see
-    # common.randomise_model) comes from the owner when weights are shared
+    # the model's identity (seed, calibration batch at the owner's size: see
+    # common.randomise_model) comes from the owner when weights are shared; 4 calibration
+    # images for tiny inputs (few pixels per channel in the last stages), 2 from 128x128 up
     src = owner or c
     _, _, oh, ow = src["shape"]
-    model = common.seeded_model(src["build"], case_seed(src["name"]), (4, ch, oh, ow))
+    calib_n = 4 if oh * ow < 128 * 128 else 2
+    model = common.seeded_model(src["build"], case_seed(src["name"]), (calib_n, ch, oh, ow))
     if owner is None:
         weights = c["name"] + "/" + write_weights(model, case_dir, c["hub"])
     else:
@@ -204,7 +206,8 @@ def generate_case(c, outdir, owner=None):
 
     logits32, stages32 = common.run_with_stages(model, xt)
     model64 = common.double_copy(model)
-    logits64, stages64 = common.run_with_stages(model64, xt.double())
+    with common.threads(1):
+        logits64, stages64 = common.run_with_stages(model64, xt.double())
     del model64
 
     np.save(os.path.join(case_dir, "logits.npy"), logits64.numpy().astype(np.float32))
@@ -264,7 +267,8 @@ def verify_case(c, row, outdir):
     ref = np.load(os.path.join(outdir, row["logits"]))
     tol = float(row["tol"])
     model = _rebuilt(c, os.path.join(outdir, row["weights"]))
-    logits, stages = common.run_with_stages(model, x)
+    with common.threads(1):
+        logits, stages = common.run_with_stages(model, x)
     err = common.rel_err(logits.numpy(), ref)
     serr = max(common.rel_err(v.numpy(), np.load(os.path.join(outdir, row["stages"], k + ".npy")))
                for k, v in stages.items())
@@ -274,14 +278,16 @@ def verify_case(c, row, outdir):
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.eps = 1e-5 if m.eps > 1e-4 else 1e-3
-    eps_err = common.rel_err(common.run_with_stages(model, x)[0].numpy(), ref)
+    with common.threads(1):
+        eps_err = common.rel_err(common.run_with_stages(model, x)[0].numpy(), ref)
     report = f"{c['name']:32s} files ok; eps {sorted(eps_now)} swapped -> err {eps_err:.2e}"
     if eps_err < 10 * tol:
         raise RuntimeError(f"{c['name']}: does not discriminate BN eps ({eps_err:.2e})")
     if isinstance(c["build"], _timm):
         other = "" if c["build"].padding == "same" else "same"
         pmodel = _rebuilt(c, os.path.join(outdir, row["weights"]), pad_type=other)
-        pad_err = common.rel_err(common.run_with_stages(pmodel, x)[0].numpy(), ref)
+        with common.threads(1):
+            pad_err = common.rel_err(common.run_with_stages(pmodel, x)[0].numpy(), ref)
         report += f"; padding {'symmetric' if other == '' else 'same'} -> err {pad_err:.2e}"
         if pad_err < 10 * tol:
             raise RuntimeError(f"{c['name']}: does not discriminate padding ({pad_err:.2e})")
