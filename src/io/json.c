@@ -146,7 +146,7 @@ static effnet_status escape(parser *p, unsigned char *o, size_t *n) {
     return EFFNET_OK;
   }
   if (c != 'u') return perr(p, at, "invalid escape sequence");
-  unsigned cp;
+  unsigned cp = 0; /* set by unicode_escape on success; 0 keeps gcc's flow analysis quiet */
   effnet_status st = unicode_escape(p, &cp);
   if (st != EFFNET_OK) return st;
   *n = utf8_encode(cp, o);
