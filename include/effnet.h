@@ -171,6 +171,31 @@ effnet_status effnet_model_use_reference(effnet_model *model, int on);
 effnet_status effnet_model_forward(effnet_model *model, const float *input, int n, int h, int w,
                                    float *logits);
 
+/* Per-op-kind timing of effnet_model_forward, accumulated while enabled. */
+typedef enum effnet_op_kind {
+  EFFNET_OP_LAYOUT = 0,   /* NCHW input -> NHWC */
+  EFFNET_OP_STEM,         /* 3x3 stride-2 conv (im2col + GEMM) */
+  EFFNET_OP_POINTWISE,    /* 1x1 expand / project / head convs (GEMM) + bias + activation */
+  EFFNET_OP_DEPTHWISE,    /* depthwise conv + bias + activation (+ SE pooling sums) */
+  EFFNET_OP_SE,           /* squeeze-excite gate and channel scaling */
+  EFFNET_OP_ADD,          /* residual add */
+  EFFNET_OP_POOL,         /* global average pool */
+  EFFNET_OP_LINEAR,       /* classifier */
+  EFFNET_OP_KINDS
+} effnet_op_kind;
+
+typedef struct effnet_profile {
+  double seconds[EFFNET_OP_KINDS];
+  int64_t calls[EFFNET_OP_KINDS];
+  int64_t macs[EFFNET_OP_KINDS]; /* multiply-adds done by each kind */
+} effnet_profile;
+
+/* on != 0 starts (and zeroes) profiling; the timing adds a clock read around each op. */
+effnet_status effnet_model_set_profiling(effnet_model *model, int on);
+/* Copies the accumulated profile. */
+effnet_status effnet_model_profile(const effnet_model *model, effnet_profile *out);
+const char *effnet_op_kind_name(effnet_op_kind kind);
+
 /* Called during effnet_model_forward after the stem ("stem"), each stage ("stage1".."stage7")
  * and the head conv ("head"), with the activation in NHWC layout. The pointer is valid only
  * during the call. fn NULL removes the hook. */

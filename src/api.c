@@ -106,7 +106,7 @@ effnet_status effnet_model_forward(effnet_model *m, const float *input, int n, i
   st = en_plan_prepare(&m->plan, &m->arch, n, h, w, EN_MAX_ARENA_BYTES, &m->error);
   if (st != EFFNET_OK) return st;
   en_forward_args args = {&m->arch, &m->folded, m->kernels, &m->plan, m->arch.spec.padding,
-                          m->hook, m->hook_user};
+                          m->hook, m->hook_user, m->profiling ? &m->profile : NULL};
   int previous = omp_get_max_threads();
   omp_set_num_threads(m->threads);
   en_forward(&args, input, logits);
@@ -183,4 +183,23 @@ effnet_status effnet_model_use_reference(effnet_model *m, int on) {
   if (!m) return EFFNET_E_ARGUMENT;
   m->kernels = on ? &en_kernels_ref : &en_kernels_fast;
   return EFFNET_OK;
+}
+
+effnet_status effnet_model_set_profiling(effnet_model *m, int on) {
+  if (!m) return EFFNET_E_ARGUMENT;
+  m->profiling = on != 0;
+  memset(&m->profile, 0, sizeof m->profile);
+  return EFFNET_OK;
+}
+
+effnet_status effnet_model_profile(const effnet_model *m, effnet_profile *out) {
+  if (!m || !out) return EFFNET_E_ARGUMENT;
+  *out = m->profile;
+  return EFFNET_OK;
+}
+
+const char *effnet_op_kind_name(effnet_op_kind kind) {
+  static const char *names[EFFNET_OP_KINDS] = {"layout", "stem", "pointwise", "depthwise",
+                                               "se", "add", "pool", "linear"};
+  return kind >= 0 && kind < EFFNET_OP_KINDS ? names[kind] : "?";
 }

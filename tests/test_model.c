@@ -174,6 +174,32 @@ static void test_invariances(void) {
   free(x);
 }
 
+/* The profile's multiply-adds must add up to the analytic count (per image, times batch). */
+static void test_profile(void) {
+  effnet_model *m = tiny(EFFNET_FAMILY_B, 5, 7);
+  int n = 2, h = 40, w = 56;
+  float *x = random_input(n, h, w, 11), y[10];
+  effnet_info info;
+  CHECK(effnet_spec_describe(effnet_model_spec(m), h, w, &info, NULL) == EFFNET_OK);
+  CHECK(effnet_model_set_profiling(m, 1) == EFFNET_OK);
+  CHECK(effnet_model_forward(m, x, n, h, w, y) == EFFNET_OK);
+  effnet_profile prof;
+  CHECK(effnet_model_profile(m, &prof) == EFFNET_OK);
+  int64_t macs = 0;
+  for (int k = 0; k < EFFNET_OP_KINDS; k++) {
+    macs += prof.macs[k];
+    CHECK(prof.seconds[k] >= 0.0);
+  }
+  CHECK_MSG(macs == n * info.macs, "profile macs %lld vs %lld", (long long)macs,
+            (long long)(n * info.macs));
+  CHECK_EQ_INT(prof.calls[EFFNET_OP_DEPTHWISE], m->arch.num_blocks);
+  CHECK_EQ_INT(prof.calls[EFFNET_OP_SE], m->arch.num_blocks);
+  CHECK(!strcmp(effnet_op_kind_name(EFFNET_OP_SE), "se"));
+  effnet_model_set_profiling(m, 0);
+  effnet_model_free(m);
+  free(x);
+}
+
 static void test_forward_errors(void) {
   effnet_model *m = tiny(EFFNET_FAMILY_B, 4, 4);
   float x[3 * 8 * 8] = {0}, y[4];
@@ -251,6 +277,7 @@ int main(void) {
   test_names_and_rounding();
   test_round_trips();
   test_invariances();
+  test_profile();
   test_forward_errors();
   test_bad_weights();
   const char *files[] = {"own.safetensors", "other.safetensors", "bad.safetensors"};

@@ -1,4 +1,5 @@
 /* The inference forward pass over the planned arena (NHWC). */
+#include <omp.h>
 #include <stdio.h>
 
 #include "infer/infer.h"
@@ -7,6 +8,18 @@ typedef struct fmap {
   float *data;
   int h, w, c;
 } fmap;
+
+/* Runs `call` and, when profiling, charges its time and multiply-adds to `kind`. */
+#define TIMED(args, kind, mac_count, call)                                         \
+  do {                                                                             \
+    double t0_ = (args)->profile ? omp_get_wtime() : 0.0;                          \
+    call;                                                                          \
+    if ((args)->profile) {                                                         \
+      (args)->profile->seconds[kind] += omp_get_wtime() - t0_;                     \
+      (args)->profile->calls[kind]++;                                              \
+      (args)->profile->macs[kind] += (mac_count);                                  \
+    }                                                                              \
+  } while (0)
 
 static void emit(const en_forward_args *a, const char *name, const fmap *x) {
   if (a->hook) a->hook(a->hook_user, name, x->data, a->plan->n, x->h, x->w, x->c);
@@ -49,20 +62,24 @@ static fmap run_block(const en_forward_args *a, const en_block *b, const en_fold
   int64_t in_rows = (int64_t)p->n * x.h * x.w;
   fmap e = x;
   if (f->expand_w) {
-    k->pointwise(p->expanded, x.data, f->expand_w, f->expand_b, in_rows, b->in_ch, b->mid_ch,
-                 act);
+    TIMED(a, EFFNET_OP_POINTWISE, in_rows * b->in_ch * b->mid_ch,
+          k->pointwise(p->expanded, x.data, f->expand_w, f->expand_b, in_rows, b->in_ch,
+                       b->mid_ch, act));
     e.data = p->expanded;
     e.c = b->mid_ch;
   }
   en_conv_desc d = conv_desc(a, &e, b->mid_ch, b->kernel, b->stride, act);
-  k->depthwise(p->dw, e.data, f->dw_w, f->dw_b, &d, f->se_w1 ? p->pool : NULL);
   int64_t hw = (int64_t)d.oh * d.ow;
+  TIMED(a, EFFNET_OP_DEPTHWISE, p->n * hw * b->mid_ch * b->kernel * b->kernel,
+        k->depthwise(p->dw, e.data, f->dw_w, f->dw_b, &d, f->se_w1 ? p->pool : NULL));
   if (f->se_w1)
-    k->se(p->dw, p->pool, f->se_w1, f->se_b1, f->se_w2, f->se_b2, p->n, hw, b->mid_ch, b->se_ch,
-          act, p->se_scratch);
-  k->pointwise(out, p->dw, f->project_w, f->project_b, p->n * hw, b->mid_ch, b->out_ch,
-               EN_ACT_NONE);
-  if (b->has_skip) k->add(out, x.data, p->n * hw * b->out_ch);
+    TIMED(a, EFFNET_OP_SE, (int64_t)p->n * 2 * b->mid_ch * b->se_ch,
+          k->se(p->dw, p->pool, f->se_w1, f->se_b1, f->se_w2, f->se_b2, p->n, hw, b->mid_ch,
+                b->se_ch, act, p->se_scratch));
+  TIMED(a, EFFNET_OP_POINTWISE, p->n * hw * b->mid_ch * b->out_ch,
+        k->pointwise(out, p->dw, f->project_w, f->project_b, p->n * hw, b->mid_ch, b->out_ch,
+                     EN_ACT_NONE));
+  if (b->has_skip) TIMED(a, EFFNET_OP_ADD, 0, k->add(out, x.data, p->n * hw * b->out_ch));
   fmap y = {out, d.oh, d.ow, b->out_ch};
   return y;
 }
@@ -73,9 +90,10 @@ void en_forward(const en_forward_args *a, const float *input, float *logits) {
   const en_kernels *k = a->kernels;
   en_plan *p = a->plan;
   fmap img = {p->ping, p->h, p->w, 3};
-  to_nhwc(img.data, input, p->n, p->h, p->w);
+  TIMED(a, EFFNET_OP_LAYOUT, 0, to_nhwc(img.data, input, p->n, p->h, p->w));
   en_conv_desc d = conv_desc(a, &img, arch->stem_ch, 3, 2, arch->act);
-  k->conv(p->pong, img.data, f->stem_w, f->stem_b, &d, p->im2col);
+  TIMED(a, EFFNET_OP_STEM, (int64_t)p->n * d.oh * d.ow * arch->stem_ch * 27,
+        k->conv(p->pong, img.data, f->stem_w, f->stem_b, &d, p->im2col));
   fmap x = {p->pong, d.oh, d.ow, arch->stem_ch};
   emit(a, "stem", &x);
   for (int i = 0; i < arch->num_blocks; i++) {
@@ -89,9 +107,12 @@ void en_forward(const en_forward_args *a, const float *input, float *logits) {
     }
   }
   int64_t rows = (int64_t)p->n * x.h * x.w;
-  k->pointwise(p->expanded, x.data, f->head_w, f->head_b, rows, x.c, arch->head_ch, arch->act);
+  TIMED(a, EFFNET_OP_POINTWISE, rows * x.c * arch->head_ch,
+        k->pointwise(p->expanded, x.data, f->head_w, f->head_b, rows, x.c, arch->head_ch,
+                     arch->act));
   fmap head = {p->expanded, x.h, x.w, arch->head_ch};
   emit(a, "head", &head);
-  k->pool(p->pool, head.data, p->n, (int64_t)x.h * x.w, arch->head_ch);
-  k->linear(logits, p->pool, f->fc_w, f->fc_b, p->n, arch->head_ch, arch->num_classes);
+  TIMED(a, EFFNET_OP_POOL, 0, k->pool(p->pool, head.data, p->n, (int64_t)x.h * x.w, arch->head_ch));
+  TIMED(a, EFFNET_OP_LINEAR, (int64_t)p->n * arch->head_ch * arch->num_classes,
+        k->linear(logits, p->pool, f->fc_w, f->fc_b, p->n, arch->head_ch, arch->num_classes));
 }

@@ -55,6 +55,7 @@ typedef struct en_forward_args {
   effnet_padding padding; /* SYMMETRIC or TF_SAME */
   effnet_feature_fn hook;
   void *hook_user;
+  effnet_profile *profile; /* NULL: no timing */
 } en_forward_args;
 
 /* input (n, 3, h, w) NCHW as prepared in plan; logits (n, classes). */

@@ -25,6 +25,8 @@ struct effnet_model {
   effnet_feature_fn hook;
   void *hook_user;
   effnet_error error;
+  int profiling;
+  effnet_profile profile;
   char preprocess[32]; /* preset the weights were trained with ("torchvision", "lite", ...) */
 };
 
