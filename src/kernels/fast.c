@@ -13,6 +13,16 @@
 #define EN_CLONES
 #endif
 
+/* Activation over one row; always inlined so each target clone gets its own vector code. */
+static inline __attribute__((always_inline)) void act_row(float *o, int n, en_act act) {
+  if (act == EN_ACT_SWISH)
+    for (int c = 0; c < n; c++) o[c] = o[c] / (1.0f + expf(-o[c]));
+  else if (act == EN_ACT_RELU6)
+    for (int c = 0; c < n; c++) o[c] = o[c] < 0.0f ? 0.0f : (o[c] > 6.0f ? 6.0f : o[c]);
+  else if (act != EN_ACT_NONE)
+    for (int c = 0; c < n; c++) o[c] = en_activate(o[c], act);
+}
+
 EN_CLONES static void bias_act_rows(float *out, const float *bias, int64_t rows, int cols,
                                     en_act act) {
 #pragma omp parallel for schedule(static)
@@ -20,12 +30,7 @@ EN_CLONES static void bias_act_rows(float *out, const float *bias, int64_t rows,
     float *o = out + r * cols;
     if (bias)
       for (int c = 0; c < cols; c++) o[c] += bias[c];
-    if (act == EN_ACT_SWISH)
-      for (int c = 0; c < cols; c++) o[c] = o[c] / (1.0f + expf(-o[c]));
-    else if (act == EN_ACT_RELU6)
-      for (int c = 0; c < cols; c++) o[c] = o[c] < 0.0f ? 0.0f : (o[c] > 6.0f ? 6.0f : o[c]);
-    else if (act != EN_ACT_NONE)
-      for (int c = 0; c < cols; c++) o[c] = en_activate(o[c], act);
+    act_row(o, cols, act);
   }
 }
 
@@ -90,12 +95,7 @@ EN_CLONES static void dw_row(float *o, const float *in, const float *w, const fl
         for (int c = 0; c < C; c++) o[c] += px[c] * wk[c];
       }
     }
-    if (d->act == EN_ACT_SWISH)
-      for (int c = 0; c < C; c++) o[c] = o[c] / (1.0f + expf(-o[c]));
-    else if (d->act == EN_ACT_RELU6)
-      for (int c = 0; c < C; c++) o[c] = o[c] < 0.0f ? 0.0f : (o[c] > 6.0f ? 6.0f : o[c]);
-    else if (d->act != EN_ACT_NONE)
-      for (int c = 0; c < C; c++) o[c] = en_activate(o[c], d->act);
+    act_row(o, C, d->act);
   }
 }
 
