@@ -81,5 +81,6 @@ int cli_run(int argc, char **argv);
 int cli_convert(int argc, char **argv);
 int cli_classify(int argc, char **argv);
 int cli_eval(int argc, char **argv);
+int cli_bench(int argc, char **argv);
 
 #endif

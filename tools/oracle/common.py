@@ -118,7 +118,6 @@ def round_filters(c, width, divisor=8):
 def import_timm():
     """Import timm with a clear message when run outside the venv."""
     try:
-        import timm  # noqa: F401
         import timm.models.efficientnet as tme
     except ImportError as e:
         raise SystemExit("timm is not importable: run tools/oracle/setup_venv.sh and use "

@@ -319,7 +319,7 @@ def write_manifest(path, rows, order):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("outdir")
+    ap.add_argument("outdir", nargs="?")
     ap.add_argument("--tier", choices=sorted(TIERS), required=True)
     ap.add_argument("--cases", default="", help="comma-separated case names (default: all)")
     ap.add_argument("--list", action="store_true", help="print the tier's case names and exit")
@@ -333,6 +333,8 @@ def main():
     if args.list:
         print("\n".join(order))
         return
+    if args.outdir is None:
+        ap.error("OUTDIR is required")
     wanted = [s for s in args.cases.split(",") if s]
     unknown = sorted(set(wanted) - set(order))
     if unknown:

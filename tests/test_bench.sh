@@ -1,0 +1,107 @@
+#!/bin/sh
+# effnet bench as scripts use it: the last line ends in "median X ms", --json is one parseable
+# line with the documented keys, --profile lists every op kind, bad arguments exit 2 with one
+# line. Never asserts a time or a speed (the machine may be busy; see STYLE.md).
+# Usage: sh tests/test_bench.sh BUILD
+build=${1:-build}
+effnet="$build/effnet"
+tiny="--width 0.25 --depth 0.34 --resolution 64 --runs 2 --warmup 1"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+
+# expect_usage NAME PATTERN ARGS...: exit 2, PATTERN in stderr, one error line, nothing on stdout
+expect_usage() {
+  name=$1 pattern=$2
+  shift 2
+  "$effnet" bench "$@" >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  if [ $rc -ne 2 ]; then bad "$name: exit $rc, expected 2"; return; fi
+  if ! grep -q -- "$pattern" "$tmp/err"; then bad "$name: stderr lacks '$pattern': $(cat "$tmp/err")"; return; fi
+  [ "$(wc -l <"$tmp/err")" -eq 1 ] || { bad "$name: not one error line: $(cat "$tmp/err")"; return; }
+  [ ! -s "$tmp/out" ] || { bad "$name: wrote to stdout"; return; }
+  ok
+}
+
+median_last='median [0-9][0-9]*\.[0-9]* ms$'
+
+# text: runs, reports the input and MACs, ends with the median
+# shellcheck disable=SC2086
+if "$effnet" bench $tiny >"$tmp/out" 2>"$tmp/err"; then ok; else bad "bench tiny: exit $? $(cat "$tmp/err")"; fi
+tail -n 1 "$tmp/out" | grep -q "$median_last" && ok || bad "last line lacks 'median X ms': $(tail -n 1 "$tmp/out")"
+grep -q "input: 1x3x64x64" "$tmp/out" && ok || bad "text lacks the input shape"
+grep -q "random weights" "$tmp/out" && ok || bad "text does not say the weights are random"
+grep -q "peak RSS: " "$tmp/out" && ok || bad "text lacks peak RSS"
+grep -q "GFLOP/s" "$tmp/out" && ok || bad "text lacks GFLOP/s"
+for row in min median; do
+  grep -q "^  $row " "$tmp/out" && ok || bad "text lacks the $row row"
+done
+
+# batch, threads and a non-square --size reach the report
+# shellcheck disable=SC2086
+"$effnet" bench $tiny --batch 3 --threads 1 --size 48x40 >"$tmp/out" 2>&1 \
+  && grep -q "input: 3x3x48x40 (NCHW), threads: 1" "$tmp/out" \
+  && tail -n 1 "$tmp/out" | grep -q "$median_last" && ok || bad "--batch/--threads/--size: $(cat "$tmp/out")"
+
+# --profile: every op kind, and the median line still last
+# shellcheck disable=SC2086
+"$effnet" bench $tiny --profile >"$tmp/out" 2>&1 || bad "--profile: exit $?"
+for kind in layout stem pointwise depthwise se add pool linear; do
+  grep -q "^  $kind " "$tmp/out" && ok || bad "--profile lacks op kind $kind"
+done
+tail -n 1 "$tmp/out" | grep -q "$median_last" && ok || bad "--profile: last line lacks 'median X ms'"
+
+# --json: exactly one line, valid JSON, with the documented keys (profile only when asked)
+check_json() {
+  name=$1 profile=$2
+  [ "$(wc -l <"$tmp/out")" -eq 1 ] || { bad "$name: not one line"; return; }
+  /usr/bin/python3 - "$tmp/out" "$profile" <<'PY' && ok || bad "$name: $(cat "$tmp/out")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+keys = ["model", "batch", "threads", "h", "w", "macs", "runs", "median_ms", "min_ms",
+        "images_per_s", "gflops", "peak_rss_kib"]
+missing = [k for k in keys if k not in d]
+assert not missing, "missing keys %s" % missing
+assert d["batch"] == 2 and d["h"] == 64 and d["w"] == 64 and d["runs"] == 2, d
+assert d["macs"] == 2 * d["macs_per_image"] > 0, d
+assert d["min_ms"] <= d["median_ms"], d
+if sys.argv[2] == "1":
+    kinds = ["layout", "stem", "pointwise", "depthwise", "se", "add", "pool", "linear"]
+    assert all(k in d["profile"] for k in kinds), d["profile"]
+    assert sum(d["profile"][k]["macs_per_run"] for k in kinds) == d["macs"], d["profile"]
+else:
+    assert "profile" not in d, d
+PY
+}
+# shellcheck disable=SC2086
+"$effnet" bench $tiny --batch 2 --json >"$tmp/out" 2>"$tmp/err" || bad "--json: exit $?"
+check_json "--json" 0
+# shellcheck disable=SC2086
+"$effnet" bench $tiny --batch 2 --json --profile >"$tmp/out" 2>"$tmp/err" || bad "--json --profile: exit $?"
+check_json "--json --profile" 1
+
+# --weights: the variant comes from the file
+case_dir=tests/fixtures/small/tv_w0.25_d0.34_64x48_n2
+"$effnet" bench --weights "$case_dir/weights.safetensors" --size 64x48 --runs 2 --warmup 0 >"$tmp/out" 2>&1 \
+  && grep -q "input: 1x3x64x48" "$tmp/out" && ! grep -q "random weights" "$tmp/out" \
+  && tail -n 1 "$tmp/out" | grep -q "$median_last" && ok || bad "--weights: $(cat "$tmp/out")"
+
+# bad arguments: one line, exit 2
+expect_usage "unknown model" "unknown model 'b9'" b9
+expect_usage "no model" "no model" --runs 2
+expect_usage "batch 0" "--batch" --model b0 --batch 0
+expect_usage "runs not a number" "--runs" b0 --runs many
+expect_usage "negative warmup" "--warmup" b0 --warmup -1
+expect_usage "threads 0" "--threads" b0 --threads 0
+expect_usage "bad size" "--size" b0 --size 12by3
+expect_usage "bad width" "width" --width 0 --depth 1
+expect_usage "unknown option" "unknown argument" b0 --fast
+expect_usage "missing value" "--batch" b0 --batch
+expect_usage "weights with --width" "--weights" --weights "$case_dir/weights.safetensors" --width 0.5
+
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]
