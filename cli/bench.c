@@ -169,7 +169,19 @@ fail:
   return 1;
 }
 
+/* Peak resident memory of this process. Linux: VmHWM from /proc/self/status. Not getrusage's
+ * ru_maxrss, which also keeps the high-water mark of the process that exec'ed us (a Python
+ * parent holding 500 MiB of exported models made every child report 500 MiB). */
 static double peak_rss_mib(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (f) {
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+      if (sscanf(line, "VmHWM: %ld kB", &kib) == 1) break;
+    fclose(f);
+    if (kib >= 0) return kib / 1024.0;
+  }
   struct rusage ru;
   if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
   return ru.ru_maxrss / 1024.0; /* Linux reports KiB */

@@ -1,0 +1,403 @@
+#!/usr/bin/env python3
+"""effnet vs ONNX Runtime on the same torchvision model, weights and input (issue #4).
+
+For each row (model, resolution, batch) the torchvision model is built once, exported to ONNX
+(static shapes) and its state_dict written as safetensors, so both engines run identical
+weights. Then, for each repeat, each thread count and each row, one fresh process per engine
+measures warm-up + R timed runs and reports its median: ONNX Runtime (a child of this script,
+intra_op_num_threads=T, inter_op_num_threads=1, ORT_SEQUENTIAL, graph optimisation ALL) and
+`effnet bench --weights ... --threads T --json`. The engines alternate, and which goes first
+alternates between repeats, so a drift in machine load hits both alike. The table gives the
+median of the per-process medians and each engine's peak RSS (VmHWM of its own process: see
+vm_hwm_mib for why not ru_maxrss). Once per model the logits of both engines for the same
+input are compared.
+
+Weights: seeded random ones by default (tools/oracle/common.py's randomise_model: BN statistics
+calibrated so activations stay O(1), as in trained networks; speed does not depend on the
+values), or torchvision's pretrained ones with --pretrained where its checkpoint is cached.
+
+Usage (from the repo root; scripts/bench_ort.sh installs ORT and builds effnet first):
+  .venv/bin/python scripts/bench_ort.py [--rows b0,b0x8,b3,b7] [--threads 1,2] [--repeats 5]
+                                        [--runs R] [--warmup W] [--out FILE] [--workdir DIR]
+A row selector is a row id (b0x1, b0x8, b3x1, b7x1) or a model (b0 = both B0 rows).
+The report (Markdown) goes to stdout and --out; progress to stderr.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# id, torchvision model, resolution, batch, default timed runs, default warm-up runs.
+# Run counts keep one process to a few seconds on this 2-core machine.
+ROWS = [
+    ("b0x1", "efficientnet_b0", 224, 1, 30, 3),
+    ("b0x8", "efficientnet_b0", 224, 8, 10, 2),
+    ("b3x1", "efficientnet_b3", 300, 1, 15, 2),
+    ("b7x1", "efficientnet_b7", 600, 1, 5, 1),
+]
+
+SEED = 20240
+
+
+# ------------------------------------------------------------------------------------------
+# child: ONNX Runtime in its own process (imports neither torch nor the oracle helpers)
+
+def vm_hwm_mib():
+    """Peak RSS of this process (VmHWM). Not ru_maxrss: a child's ru_maxrss starts from the
+    high-water mark of the process that spawned it (this script, holding the exported models),
+    so every child would report at least the parent's size."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def child_ort(args):
+    import numpy as np
+    import onnxruntime as ort
+
+    if args.child_ort == "-":  # version, and the RSS of the interpreter + NumPy + ORT alone
+        print(ort.__version__, vm_hwm_mib())
+        return 0
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = args.threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(args.child_ort, so, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    if args.input:
+        x = np.load(args.input).astype(np.float32)
+        y = sess.run(None, {name: x})[0]
+        np.save(args.output, y)
+        return 0
+    x = np.random.default_rng(1).standard_normal((args.batch, 3, args.h, args.w),
+                                                 dtype=np.float32)
+    for _ in range(args.warmup):
+        sess.run(None, {name: x})
+    times = []
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        sess.run(None, {name: x})
+        times.append(time.perf_counter() - t0)
+    print(json.dumps({"median_ms": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times),
+                      "runs": args.runs, "version": ort.__version__,
+                      "peak_rss_kib": 1024.0 * vm_hwm_mib()}))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------
+# parent
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run_child(cmd, env=None):
+    """Runs cmd; returns its stdout. Raises on failure, with its stderr."""
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    if p.returncode != 0:
+        raise RuntimeError("%s: exit %d\n%s" % (" ".join(cmd), p.returncode,
+                                                p.stderr.decode(errors="replace")))
+    return p.stdout.decode()
+
+
+def ort_env():
+    # numpy's OpenBLAS is idle in the ORT child; keep it from starting spare threads
+    env = dict(os.environ)
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    return env
+
+
+def machine():
+    model, cpus, tpc = platform.processor() or "?", str(os.cpu_count()), "?"
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            k, _, v = line.partition(":")
+            v = v.strip()
+            if k.strip() == "Model name":
+                model = v
+            elif k.strip() == "CPU(s)":
+                cpus = v
+            elif k.strip() == "Thread(s) per core":
+                tpc = v
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            have = next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
+        flags = " ".join(x for x in ("avx2", "fma", "avx512f") if x in have)
+    except OSError:
+        pass
+    return "%s, %s CPUs (%s threads per core), %s" % (model, cpus, tpc, flags or "?")
+
+
+def git_head():
+    try:
+        return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def select_rows(spec):
+    if spec in ("all", ""):
+        return list(ROWS)
+    chosen = []
+    for sel in spec.split(","):
+        sel = sel.strip().lower()
+        hit = [r for r in ROWS if r[0] == sel or r[1] == "efficientnet_" + sel]
+        if not hit:
+            raise SystemExit("bench_ort: unknown row '%s' (rows: %s, or a model: b0, b3, b7)"
+                             % (sel, ", ".join(r[0] for r in ROWS)))
+        chosen += [r for r in hit if r not in chosen]
+    return [r for r in ROWS if r in chosen]
+
+
+def prepare(rows, workdir, opset, pretrained):
+    """Exports each model once as safetensors and per (model, batch) as ONNX; writes the parity
+    input and torch's logits for it. Reuses files already in workdir."""
+    import numpy as np
+    import torch
+    import torchvision
+    sys.path.insert(0, os.path.join(ROOT, "tools", "oracle"))
+    import common
+
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    files = {}
+    for tv_name in sorted({r[1] for r in rows}):
+        my_rows = [r for r in rows if r[1] == tv_name]
+        res = my_rows[0][2]
+        tag = "%s_%s" % (tv_name, "pretrained" if pretrained else "seed%d" % SEED)
+        st = os.path.join(workdir, tag + ".safetensors")
+        xin = os.path.join(workdir, tag + "_x.npy")
+        tref = os.path.join(workdir, tag + "_torch64.npy")
+        onnx = {b: os.path.join(workdir, "%s_b%d_%d_opset%d.onnx" % (tag, b, res, opset))
+                for b in sorted({1} | {r[3] for r in my_rows})}  # batch 1 for the parity check
+        files[tv_name] = {"safetensors": st, "x": xin, "torch": tref, "onnx": onnx}
+        if all(os.path.exists(p) for p in [st, xin, tref, *onnx.values()]):
+            log("reusing %s exports in %s" % (tv_name, workdir))
+            continue
+        log("exporting %s (%d px) ..." % (tv_name, res))
+        if pretrained:
+            model = getattr(torchvision.models, tv_name)(weights="DEFAULT").eval()
+        else:
+            # calibrate BN at a quarter of the pixels: statistics, not speed, depend on it
+            model = common.seeded_model(lambda: getattr(torchvision.models, tv_name)(), SEED,
+                                        (1, 3, res // 2, res // 2))
+        common.export_state_dict(model, st, {"format": "pt", "source": "torchvision " + tv_name})
+        x = torch.randn(1, 3, res, res, generator=torch.Generator().manual_seed(SEED + 7))
+        np.save(xin, x.numpy())
+        # float64 torch: the exact answer both float32 engines are measured against
+        with torch.no_grad():
+            np.save(tref, common.double_copy(model)(x.double()).numpy())
+        for b, path in onnx.items():
+            dummy = torch.zeros(b, 3, res, res)
+            with torch.no_grad():
+                torch.onnx.export(model, dummy, path, opset_version=opset,
+                                  input_names=["input"], output_names=["logits"],
+                                  do_constant_folding=True)
+        del model
+    return files
+
+
+def parity(effnet, files, workdir, tv_name):
+    """Logits of both engines (1 thread) for one input: max |a - b| / max |b| between them and
+    against float64 torch."""
+    import numpy as np
+    f = files[tv_name]
+    y_ort = os.path.join(workdir, "parity_ort.npy")
+    y_eff = os.path.join(workdir, "parity_effnet.npy")
+    run_child([sys.executable, __file__, "--child-ort", f["onnx"][1], "--threads", "1",
+               "--input", f["x"], "--output", y_ort], env=ort_env())
+    run_child([effnet, "run", "--weights", f["safetensors"], "--input", f["x"], "--output",
+               y_eff, "--threads", "1"])
+    a, b, t = np.load(y_eff), np.load(y_ort), np.load(f["torch"])
+
+    def rel(u, v):
+        u, v = u.astype(np.float64), v.astype(np.float64)
+        return float(np.max(np.abs(u - v)) / max(np.max(np.abs(v)), 1e-30))
+
+    same_top1 = bool(np.all(a.argmax(1) == b.argmax(1)))
+    return rel(a, b), rel(a, t), rel(b, t), same_top1
+
+
+def measure(effnet, files, row, threads, runs, warmup, engine):
+    rid, tv_name, res, batch = row[:4]
+    f = files[tv_name]
+    if engine == "ort":
+        out = run_child([sys.executable, __file__, "--child-ort", f["onnx"][batch],
+                              "--threads", str(threads), "--batch", str(batch), "--h", str(res),
+                              "--w", str(res), "--runs", str(runs), "--warmup", str(warmup)],
+                             env=ort_env())
+    else:
+        out = run_child([effnet, "bench", "--weights", f["safetensors"], "--batch",
+                              str(batch), "--threads", str(threads), "--size", str(res),
+                              "--runs", str(runs), "--warmup", str(warmup), "--json"])
+    d = json.loads(out.strip().splitlines()[-1])
+    d["rss_mib"] = d["peak_rss_kib"] / 1024.0  # both engines: VmHWM of their own process
+    return d
+
+
+def fmt_ms(ms, batch):
+    return "%.1f" % ms if batch == 1 else "%.1f (%.2f/img)" % (ms, ms / batch)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", default="all", help="comma list: b0x1,b0x8,b3x1,b7x1 or b0,b3,b7")
+    ap.add_argument("--threads", default="1,2", help="comma list of thread counts")
+    ap.add_argument("--repeats", type=int, default=5, help="alternations (processes per engine)")
+    ap.add_argument("--runs", type=int, help="timed runs per process (default: per row)")
+    ap.add_argument("--warmup", type=int, help="warm-up runs per process (default: per row)")
+    ap.add_argument("--opset", type=int, default=13)
+    ap.add_argument("--effnet", default=os.path.join(ROOT, "build", "effnet"))
+    ap.add_argument("--workdir", help="keep (and reuse) the exported models here")
+    ap.add_argument("--pretrained", action="store_true",
+                    help="torchvision's pretrained weights (needs its cached checkpoint)")
+    ap.add_argument("--out", help="also write the Markdown report here")
+    ap.add_argument("--note", default="", help="a line added under the header")
+    # child mode (internal)
+    ap.add_argument("--child-ort", help=argparse.SUPPRESS)
+    ap.add_argument("--batch", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--h", type=int, default=224, help=argparse.SUPPRESS)
+    ap.add_argument("--w", type=int, default=224, help=argparse.SUPPRESS)
+    ap.add_argument("--input", help=argparse.SUPPRESS)
+    ap.add_argument("--output", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.child_ort:
+        args.threads = int(args.threads) if args.child_ort != "-" else 1
+        args.runs = args.runs or 10
+        args.warmup = 2 if args.warmup is None else args.warmup
+        return child_ort(args)
+
+    rows = select_rows(args.rows)
+    try:
+        thread_counts = [int(t) for t in args.threads.split(",")]
+        assert thread_counts and all(t >= 1 for t in thread_counts)
+    except (ValueError, AssertionError):
+        raise SystemExit("bench_ort: --threads wants a comma list of positive integers")
+    if args.repeats < 1 or (args.runs is not None and args.runs < 1) or \
+            (args.warmup is not None and args.warmup < 0):
+        raise SystemExit("bench_ort: --repeats and --runs must be >= 1, --warmup >= 0")
+    if not os.access(args.effnet, os.X_OK):
+        raise SystemExit("bench_ort: %s not found: run `make` first" % args.effnet)
+    # ORT is imported only in child processes; this one also gives the RSS that the Python
+    # interpreter, NumPy and the ORT library take before any model is loaded
+    try:
+        out = run_child([sys.executable, __file__, "--child-ort", "-"], env=ort_env())
+        ort_version, ort_base_rss = out.split()
+        ort_base_rss = float(ort_base_rss)
+    except RuntimeError:
+        raise SystemExit("bench_ort: onnxruntime is not importable: run scripts/setup_bench.sh "
+                         "and use .venv/bin/python")
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    tmp = None
+    workdir = args.workdir
+    if workdir:
+        os.makedirs(workdir, exist_ok=True)
+    else:
+        tmp = workdir = tempfile.mkdtemp(prefix="bench_ort_")
+    try:
+        import torch
+        import torchvision
+        versions = "ONNX Runtime %s, torch %s (ONNX export, opset %d), torchvision %s, effnet %s" % (
+            ort_version, torch.__version__, args.opset, torchvision.__version__, git_head())
+        files = prepare(rows, workdir, args.opset, args.pretrained)
+
+        checks = []
+        for tv_name in sorted({r[1] for r in rows}):
+            log("parity %s ..." % tv_name)
+            checks.append((tv_name,) + parity(args.effnet, files, workdir, tv_name))
+
+        results = {}  # (row id, threads, engine) -> list of dicts
+        for rep in range(args.repeats):
+            for row in rows:
+                for t in thread_counts:
+                    runs = args.runs or row[4]
+                    warmup = row[5] if args.warmup is None else args.warmup
+                    order = ("ort", "effnet") if rep % 2 == 0 else ("effnet", "ort")
+                    for engine in order:
+                        d = measure(args.effnet, files, row, t, runs, warmup, engine)
+                        results.setdefault((row[0], t, engine), []).append(d)
+                        log("repeat %d/%d %s %dT %-6s median %.2f ms, RSS %.0f MiB" % (
+                            rep + 1, args.repeats, row[0], t, engine, d["median_ms"],
+                            d["rss_mib"]))
+        report = render(rows, thread_counts, results, checks, args, started, versions,
+                        ort_base_rss)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    sys.stdout.write(report)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(report)
+    return 0
+
+
+def render(rows, thread_counts, results, checks, args, started, versions, ort_base_rss):
+    lines = []
+    lines.append("## effnet vs ONNX Runtime")
+    lines.append("")
+    lines.append("- machine: %s" % machine())
+    lines.append("- date: %s" % started.strftime("%Y-%m-%d %H:%M UTC"))
+    lines.append("- %s" % versions)
+    lines.append("- weights: %s; identical in both engines (state_dict -> safetensors)" % (
+        "torchvision pretrained" if args.pretrained else
+        "torchvision models, seeded random (BN calibrated)"))
+    lines.append("- method: %d alternation(s), one process per engine per measurement, order "
+                 "flipped every repeat; each process: warm-up, then timed runs of one batch; "
+                 "table: median of the per-process medians (ms per batch), peak RSS (VmHWM) of "
+                 "the process (max over repeats). ORT: intra_op_num_threads=T, inter_op 1, "
+                 "sequential, graph optimisation ALL. ORT's process includes the Python "
+                 "interpreter and NumPy: %.0f MiB after `import numpy, onnxruntime` alone."
+                 % (args.repeats, ort_base_rss))
+    if args.note:
+        lines.append("- %s" % args.note)
+    lines.append("")
+    lines.append("| row | threads | ORT ms | effnet ms | effnet / ORT | ORT GFLOP/s | "
+                 "effnet GFLOP/s | ORT RSS MiB | effnet RSS MiB |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        rid, tv_name, res, batch = row[:4]
+        label = "%s %d, batch %d" % (tv_name.replace("efficientnet_", "").upper(), res, batch)
+        for t in thread_counts:
+            o = results[(rid, t, "ort")]
+            e = results[(rid, t, "effnet")]
+            om = statistics.median(d["median_ms"] for d in o)
+            em = statistics.median(d["median_ms"] for d in e)
+            macs = e[0]["macs"]  # per batch, from effnet_spec_describe
+            lines.append("| %s | %d | %s | %s | %.2f | %.1f | %.1f | %.0f | %.0f |" % (
+                label, t, fmt_ms(om, batch), fmt_ms(em, batch), em / om,
+                2e-6 * macs / om, 2e-6 * macs / em,
+                max(d["rss_mib"] for d in o), max(d["rss_mib"] for d in e)))
+    lines.append("")
+    lines.append("Logits for the same input (1 thread):")
+    for tv_name, eff_ort, eff_64, ort_64, same in checks:
+        lines.append("- %s: effnet vs ORT max rel diff %.2e; vs torch float64: effnet %.2e, "
+                     "ORT %.2e; top-1 %s" % (tv_name, eff_ort, eff_64, ort_64,
+                                             "equal" if same else "DIFFERENT"))
+    lines.append("")
+    lines.append("Relative differences are max|a - b| / max|b| over the logits.")
+    lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
