@@ -18,7 +18,7 @@ BUILD    ?= build
 endif
 
 CFLAGS_ALL = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) -Wall -Wextra -Wshadow \
-             -Wno-unused-parameter -fopenmp -fPIC -Iinclude -Isrc $(BLAS_CFLAGS) $(CFLAGS)
+             -Wno-unused-parameter -fno-trapping-math -fopenmp -fPIC -Iinclude -Isrc $(BLAS_CFLAGS) $(CFLAGS)
 LDLIBS_ALL = $(BLAS_LIBS) $(IMAGE_LIBS) -fopenmp -lm $(LDLIBS)
 LDFLAGS_ALL = $(filter -fsanitize=%,$(OPT)) $(LDFLAGS)
 

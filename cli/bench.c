@@ -209,7 +209,8 @@ static void print_text(const char *name, const char *source, int n, int h, int w
                        int64_t macs, long warmup, long runs, const bench_result *r, int profile) {
   double flops = 2.0 * (double)macs * n;
   printf("effnet bench: %s (%s)\n", name, source);
-  printf("input: %dx3x%dx%d (NCHW), threads: %d\n", n, h, w, threads);
+  printf("input: %dx3x%dx%d (NCHW), threads: %d, BLAS kernels: OpenBLAS %s\n", n, h, w, threads,
+         effnet_blas_core());
   printf("multiply-adds: %.4f G per image, %.4f G per batch\n", macs / 1e9, macs * (double)n / 1e9);
   printf("runs: %ld timed after %ld warm-up%s\n", runs, warmup,
          profile ? " (profiling on: its clock reads are included in the times)" : "");

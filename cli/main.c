@@ -1,5 +1,7 @@
 /* effnet: command-line front end. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "cli.h"
@@ -26,7 +28,20 @@ static void usage(FILE *f) {
           EFFNET_VERSION_MAJOR, EFFNET_VERSION_MINOR, EFFNET_VERSION_PATCH);
 }
 
+/* OpenBLAS picks its kernels when it loads, from OPENBLAS_CORETYPE only; on CPUs it does not
+ * recognise it falls back to SSE3 kernels 3-4x slower (src/kernels/blas.c). Restart once with
+ * the variable set. EFFNET_NO_REEXEC=1 disables this; a user's own setting is kept. */
+static void select_blas_kernels(char **argv) {
+  const char *hint = effnet_blas_coretype_hint();
+  if (!hint || getenv("OPENBLAS_CORETYPE") || getenv("EFFNET_NO_REEXEC")) return;
+  setenv("OPENBLAS_CORETYPE", hint, 1);
+  setenv("EFFNET_NO_REEXEC", "1", 1); /* never loop, whatever OpenBLAS then does */
+  execv("/proc/self/exe", argv);
+  unsetenv("OPENBLAS_CORETYPE"); /* exec failed: carry on with the kernels we have */
+}
+
 int main(int argc, char **argv) {
+  select_blas_kernels(argv);
   if (argc < 2) {
     usage(stderr);
     return 2;

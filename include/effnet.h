@@ -220,6 +220,16 @@ effnet_status effnet_npy_read(const char *path, effnet_tensor *out, effnet_error
 effnet_status effnet_npy_write(const char *path, const effnet_tensor *t, effnet_error *err);
 void effnet_tensor_free(effnet_tensor *t);
 
+/* ------------------------------------------------------------------ BLAS */
+
+/* Name of the OpenBLAS kernel set in use ("SkylakeX", "Haswell", "Prescott", ...). */
+const char *effnet_blas_core(void);
+/* NULL when the kernels suit this CPU; otherwise the OPENBLAS_CORETYPE value that would be
+ * faster (OpenBLAS 0.3.21 falls back to SSE3 kernels on CPUs newer than itself). OpenBLAS
+ * reads that variable only when it loads, so it must be in the environment before the
+ * program starts; effnet's CLI does this by re-executing itself. */
+const char *effnet_blas_coretype_hint(void);
+
 /* Name of ImageNet-1k class index (0..999) in the order every released EfficientNet
  * checkpoint uses; NULL outside that range. */
 const char *effnet_imagenet_class(int index);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "kernels/vexp.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
 #define EN_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
@@ -16,7 +17,7 @@
 /* Activation over one row; always inlined so each target clone gets its own vector code. */
 static inline __attribute__((always_inline)) void act_row(float *o, int n, en_act act) {
   if (act == EN_ACT_SWISH)
-    for (int c = 0; c < n; c++) o[c] = o[c] / (1.0f + expf(-o[c]));
+    for (int c = 0; c < n; c++) o[c] = en_vswish(o[c]);
   else if (act == EN_ACT_RELU6)
     for (int c = 0; c < n; c++) o[c] = o[c] < 0.0f ? 0.0f : (o[c] > 6.0f ? 6.0f : o[c]);
   else if (act != EN_ACT_NONE)
@@ -150,7 +151,7 @@ static void fast_se(float *x, const float *pool, const float *w1, const float *b
       float acc = b2[c];
       const float *wc = w2 + (int64_t)c * se;
       for (int j = 0; j < se; j++) acc += wc[j] * hidden[j];
-      gate[c] = 1.0f / (1.0f + expf(-acc));
+      gate[c] = en_vsigmoid(acc);
     }
     scale_channels(x + (int64_t)b * hw * C, gate, hw, C);
   }

@@ -1,0 +1,42 @@
+/* exp for the activation epilogues, written so gcc vectorises it (libm's expf is a scalar call
+ * and dominated the forward pass: swish runs on every expanded and depthwise element).
+ * exp(x) = 2^n * e^r with n = round(x / ln 2), r = x - n ln 2 (ln 2 split in two so r is exact
+ * to float precision), e^r by a degree-6 Taylor/minimax polynomial on |r| <= ln2/2, and 2^n put
+ * straight into the exponent bits. Inputs are clamped to [-87.3, 88.7], where expf neither
+ * overflows nor goes subnormal; below that the result is ~1e-38, which swish and sigmoid turn
+ * into exactly the limits libm gives up to float rounding. Max relative error vs expf: see
+ * tests/test_kernels.c (about 2 ulp). */
+#ifndef EN_VEXP_H
+#define EN_VEXP_H
+
+#include <stdint.h>
+#include <string.h>
+
+static inline __attribute__((always_inline)) float en_vexpf(float x) {
+  x = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
+  /* round to nearest by the 1.5 * 2^23 trick: plain adds, so it vectorises on any SIMD */
+  float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  float r = x - n * 0.693359375f;   /* ln 2, high part (exact in float) */
+  r = r - n * -2.12194440e-4f;      /* ln 2, low part */
+  float p = 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  int32_t bits = ((int32_t)n + 127) << 23;
+  float scale;
+  memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+static inline __attribute__((always_inline)) float en_vswish(float x) {
+  return x / (1.0f + en_vexpf(-x));
+}
+
+static inline __attribute__((always_inline)) float en_vsigmoid(float x) {
+  return 1.0f / (1.0f + en_vexpf(-x));
+}
+
+#endif
