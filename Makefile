@@ -61,7 +61,7 @@ $(BUILD)/tests/parity: tests/parity_main.c $(BUILD)/libeffnet.a
 
 # Fuzz targets double as corpus replayers: the same LLVMFuzzerTestOneInput runs over every
 # file of fuzz/corpus/<name>/ and fuzz/reject/<name>/ as an ordinary test.
-$(BUILD)/tests/replay_%: fuzz/fuzz_%.c fuzz/replay_main.c $(BUILD)/libeffnet.a
+$(BUILD)/tests/replay_%: fuzz/fuzz_%.c fuzz/replay_main.c $(wildcard fuzz/*.h) $(BUILD)/libeffnet.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< fuzz/replay_main.c $(BUILD)/libeffnet.a $(LDFLAGS_ALL) $(LDLIBS_ALL)
 
