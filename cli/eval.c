@@ -1,7 +1,8 @@
 /* effnet eval: top-1 / top-5 accuracy on a labelled image set. Two layouts:
- *   DIR/<class>/<image>   class index = position of <class> in the sorted list of
- *                         subfolders (torchvision ImageFolder; ImageNet's synset folders
- *                         sort into the standard 0..999 order);
+ *   DIR/<class>/<image>   ImageNet synset folders (n01440764, ...) give their class index for
+ *                         a 1000-class model, so any subset scores correctly; other names
+ *                         take their position in the sorted list (torchvision ImageFolder),
+ *                         which needs one folder per class of the model;
  *   --labels FILE         lines "relative/path.jpg INDEX" (paths relative to DIR). */
 #include <dirent.h>
 #include <stdio.h>
@@ -35,7 +36,26 @@ static int by_name(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int from_folders(labelled *l, const char *dir) {
+/* Class index of each folder: ImageNet synset ids (n01440764, ...) name their class for a
+ * 1000-class model, so a subset of the validation set scores correctly; otherwise the sorted
+ * position, which is only meaningful when every class has a folder. */
+static int folder_labels(const cli_paths *classes, int model_classes, const char *dir,
+                         int *labels) {
+  int synsets = model_classes == 1000;
+  for (size_t c = 0; c < classes->count && synsets; c++)
+    synsets = (labels[c] = effnet_imagenet_synset_index(classes->items[c])) >= 0;
+  if (synsets) return 0;
+  if ((int)classes->count != model_classes) {
+    fprintf(stderr, "effnet eval: %s has %zu class folders for a %d-class model; name them by "
+                    "ImageNet synset (n01440764, ...) or give --labels\n", dir, classes->count,
+            model_classes);
+    return 1;
+  }
+  for (size_t c = 0; c < classes->count; c++) labels[c] = (int)c;
+  return 0;
+}
+
+static int from_folders(labelled *l, const char *dir, int model_classes) {
   cli_paths classes = {0};
   DIR *d = opendir(dir);
   if (!d) {
@@ -54,17 +74,20 @@ static int from_folders(labelled *l, const char *dir) {
   }
   closedir(d);
   qsort(classes.items, classes.count, sizeof *classes.items, by_name);
+  int *labels = calloc(classes.count + 1, sizeof *labels);
+  if (!classes.count) fprintf(stderr, "effnet eval: %s has no class subfolders\n", dir);
+  bad |= !labels || !classes.count || folder_labels(&classes, model_classes, dir, labels);
   for (size_t c = 0; c < classes.count && !bad; c++) {
     size_t first = l->paths.count;
     char *sub = path;
     snprintf(path, sizeof path, "%s/%s", dir, classes.items[c]);
     bad |= cli_collect_images(&l->paths, &sub, 1);
-    if (add_label(l, first, (int)c)) bad = 1;
+    if (add_label(l, first, labels[c])) bad = 1;
+    if (labels[c] + 1 > l->classes) l->classes = labels[c] + 1;
   }
-  l->classes = (int)classes.count;
+  free(labels);
   cli_paths_free(&classes);
-  if (!l->classes) fprintf(stderr, "effnet eval: %s has no class subfolders\n", dir);
-  return bad || !l->classes;
+  return bad;
 }
 
 static int from_label_file(labelled *l, const char *dir, const char *file) {
@@ -179,7 +202,7 @@ int cli_eval(int argc, char **argv) {
   int rc = cli_session_open(&s, &sa);
   if (rc) return rc;
   labelled l = {0};
-  int bad = labels ? from_label_file(&l, data, labels) : from_folders(&l, data);
+  int bad = labels ? from_label_file(&l, data, labels) : from_folders(&l, data, s.classes);
   if (!bad && l.classes > s.classes) {
     fprintf(stderr, "effnet eval: %d classes in %s but the model has %d\n", l.classes, data, s.classes);
     bad = 1;

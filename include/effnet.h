@@ -233,6 +233,11 @@ const char *effnet_blas_coretype_hint(void);
 /* Name of ImageNet-1k class index (0..999) in the order every released EfficientNet
  * checkpoint uses; NULL outside that range. */
 const char *effnet_imagenet_class(int index);
+/* WordNet synset id of class index ("n01440764" for 0), as the ILSVRC2012 validation folders
+ * are named; NULL outside 0..999. */
+const char *effnet_imagenet_synset(int index);
+/* Class index of a synset id, -1 if it is not one of the 1000. */
+int effnet_imagenet_synset_index(const char *synset);
 
 /* ------------------------------------------------------------------ images */
 

@@ -38,8 +38,11 @@ mkdir -p "$tmp/dir/sub" && cp "$img/jpeg_baseline_420.jpg" "$tmp/dir/b.jpg" && c
 "$effnet" classify --weights "$tiny" --top 0 "$img/jpeg_baseline_420.jpg" 2>/dev/null; [ $? -eq 2 ] && ok || bad "--top 0 accepted"
 "$effnet" classify --weights "$tiny" --preprocess sepia "$img/jpeg_baseline_420.jpg" 2>"$tmp/err"; [ $? -eq 2 ] && grep -q sepia "$tmp/err" && ok || bad "unknown preset"
 EFFNET_WEIGHTS="$tmp/none.pth" "$effnet" classify "$img/jpeg_baseline_420.jpg" 2>"$tmp/err"; [ $? -eq 1 ] && grep -q none.pth "$tmp/err" && ok || bad "missing default weights"
-# eval on a labelled folder with the tiny 7-class model
+# eval on labelled folders with the tiny 10-class model: one folder per class is required
+# (sorted order), a partial set of arbitrary names is refused rather than scored wrongly
 mkdir -p "$tmp/ev/a" "$tmp/ev/b" && cp "$img/jpeg_baseline_420.jpg" "$tmp/ev/a/" && cp "$img/jpeg_baseline_444.jpg" "$tmp/ev/b/"
+"$effnet" eval "$tmp/ev" --weights "$tiny" --preprocess torchvision --size 64 >"$tmp/out" 2>&1; [ $? -ne 0 ] && grep -q "2 class folders for a 10-class model" "$tmp/out" && ok || bad "eval partial folders: $(cat "$tmp/out")"
+for c in c d e f g h i j; do mkdir -p "$tmp/ev/$c"; done
 "$effnet" eval "$tmp/ev" --weights "$tiny" --preprocess torchvision --size 64 >"$tmp/out" 2>&1 && grep -q "2 images (0 unreadable): top-1" "$tmp/out" && ok || bad "eval folders: $(cat "$tmp/out")"
 printf 'a/jpeg_baseline_420.jpg 3\nb/jpeg_baseline_444.jpg 12\n' >"$tmp/ev/labels.txt"
 "$effnet" eval "$tmp/ev" --labels "$tmp/ev/labels.txt" --weights "$tiny" >"$tmp/out" 2>&1; [ $? -ne 0 ] && grep -q "13 classes" "$tmp/out" && ok || bad "eval label beyond classes: $(cat "$tmp/out")"
@@ -50,6 +53,11 @@ if [ -f models/efficientnet-lite0.pth ]; then
   grep 'cat.png' "$tmp/out" | grep -q -E '"class": 28[1-5]' && ok || bad "cat.png is not a cat: $(grep cat.png "$tmp/out")"
   grep 'coffee.png' "$tmp/out" | grep -q -E '"class": (967|968|504)' && ok || bad "coffee.png: $(grep coffee.png "$tmp/out")"
   grep 'rocket.jpg' "$tmp/out" | grep -q -E '"class": (657|744|812)' && ok || bad "rocket.jpg: $(grep rocket.jpg "$tmp/out")"
+  # an ImageNet-style subset: synset folder names give the class (tabby 281, espresso 967,
+  # missile 657): the cat is called a tiger cat (tabby in its top 5), the others are top-1
+  mkdir -p "$tmp/val/n02123045" "$tmp/val/n07920052" "$tmp/val/n03773504"
+  cp samples/cat.png "$tmp/val/n02123045/" && cp samples/coffee.png "$tmp/val/n07920052/" && cp samples/rocket.jpg "$tmp/val/n03773504/"
+  "$effnet" eval "$tmp/val" >"$tmp/out" 2>&1 && grep -q "3 images (0 unreadable): top-1 66.67%, top-5 100.00%" "$tmp/out" && ok || bad "eval synsets: $(cat "$tmp/out")"
 else
   echo "skip: models/efficientnet-lite0.pth absent (scripts/fetch_weights.sh)"
 fi

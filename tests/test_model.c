@@ -80,6 +80,13 @@ static void test_names_and_rounding(void) {
   CHECK_EQ_INT(en_round_filters(16, 0.1), 8);
   CHECK_EQ_INT(en_round_repeats(4, 3.1), 13);
   CHECK_EQ_INT(en_round_repeats(1, 1.4), 2);
+  /* ImageNet tables: names and synsets in the checkpoints' class order */
+  CHECK(!strcmp(effnet_imagenet_class(281), "tabby") && !strcmp(effnet_imagenet_class(967), "espresso"));
+  CHECK(!strcmp(effnet_imagenet_synset(0), "n01440764") && effnet_imagenet_synset(1000) == NULL);
+  CHECK_EQ_INT(effnet_imagenet_synset_index("n02123045"), 281);
+  CHECK_EQ_INT(effnet_imagenet_synset_index("n15075141"), 999);
+  CHECK_EQ_INT(effnet_imagenet_synset_index("n00000000"), -1);
+  CHECK_EQ_INT(effnet_imagenet_synset_index(NULL), -1);
   effnet_info info;
   effnet_spec_from_name(&s, "b0", NULL);
   CHECK(effnet_spec_describe(&s, 0, 0, &info, NULL) == EFFNET_OK);
