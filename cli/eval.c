@@ -73,7 +73,7 @@ static int from_folders(labelled *l, const char *dir, int model_classes) {
       bad = 1;
   }
   closedir(d);
-  qsort(classes.items, classes.count, sizeof *classes.items, by_name);
+  if (classes.count) qsort(classes.items, classes.count, sizeof *classes.items, by_name);
   int *labels = calloc(classes.count + 1, sizeof *labels);
   if (!classes.count) fprintf(stderr, "effnet eval: %s has no class subfolders\n", dir);
   bad |= !labels || !classes.count || folder_labels(&classes, model_classes, dir, labels);

@@ -47,7 +47,7 @@ static int walk(cli_paths *p, const char *dir, int depth) {
   while ((e = readdir(d)))
     if (e->d_name[0] != '.' && cli_paths_push(&names, e->d_name)) break;
   closedir(d);
-  qsort(names.items, names.count, sizeof *names.items, by_name);
+  if (names.count) qsort(names.items, names.count, sizeof *names.items, by_name);
   int bad = 0;
   for (size_t i = 0; i < names.count; i++) {
     char path[4096];
