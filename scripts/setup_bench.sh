@@ -20,12 +20,9 @@ SYS_PY=${SYS_PY:-/usr/bin/python3}
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/.venv"
 
-if ! "$SYS_PY" -c 'import torch, torchvision, numpy' 2>/dev/null; then
-    echo "setup_bench: $SYS_PY lacks torch/torchvision/numpy." >&2
-    echo "  install them with: scripts/setup.sh --test" >&2
-    echo "  (or apt-get install -y python3-torch python3-torchvision python3-numpy python3-venv)" >&2
-    exit 1
-fi
+# The venv itself (system torch/torchvision + timm) is tools/oracle/setup_venv.sh's; this adds
+# onnxruntime to it.
+SYS_PY="$SYS_PY" sh "$root/tools/oracle/setup_venv.sh" >/dev/null || exit 1
 
 check() {
     "$venv/bin/python" - "$ORT_VERSION" <<'PY' 2>/dev/null
@@ -39,10 +36,6 @@ if [ -x "$venv/bin/python" ] && check; then
     exit 0
 fi
 
-# The same venv as tools/oracle/setup_venv.sh (which adds timm to it for the oracles).
-if [ ! -x "$venv/bin/python" ]; then
-    "$SYS_PY" -m venv --system-site-packages "$venv"
-fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
     "onnxruntime==$ORT_VERSION"
 

@@ -5,7 +5,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "effnet.h"
 
@@ -42,6 +45,21 @@ void io_put_u16le(unsigned char *p, unsigned v);
 void io_put_u32le(unsigned char *p, uint32_t v);
 void io_put_u64le(unsigned char *p, uint64_t v);
 uint64_t io_get_u64le(const unsigned char *p);
+
+/* Float conversions shared by the readers of float tensors (safetensors, .npy). */
+static inline float io_f32_from_bits(uint32_t u) {
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+/* Out-of-range double -> float conversion is undefined in C; saturate to infinity as IEEE
+ * rounding would. */
+static inline float io_narrow_f64(double d) {
+  if (d > FLT_MAX) return INFINITY;
+  if (d < -FLT_MAX) return -INFINITY;
+  return (float)d;
+}
 uint32_t io_get_u32le(const unsigned char *p);
 unsigned io_get_u16le(const unsigned char *p);
 

@@ -245,29 +245,16 @@ static effnet_status check_size(const cursor *c, const header *h, size_t itemsiz
   return EFFNET_OK;
 }
 
-static float bits_f32(uint32_t u) {
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-/* Out-of-range double -> float is undefined in C; saturate as IEEE rounding would. */
-static float narrow(double d) {
-  if (d > FLT_MAX) return INFINITY;
-  if (d < -FLT_MAX) return -INFINITY;
-  return (float)d;
-}
-
 static void convert(float *dst, const unsigned char *src, size_t n, size_t itemsize) {
   if (itemsize == 4) {
-    for (size_t i = 0; i < n; i++) dst[i] = bits_f32(io_get_u32le(src + 4 * i));
+    for (size_t i = 0; i < n; i++) dst[i] = io_f32_from_bits(io_get_u32le(src + 4 * i));
     return;
   }
   for (size_t i = 0; i < n; i++) {
     uint64_t u = (uint64_t)io_get_u32le(src + 8 * i) | (uint64_t)io_get_u32le(src + 8 * i + 4) << 32;
     double d;
     memcpy(&d, &u, sizeof d);
-    dst[i] = narrow(d);
+    dst[i] = io_narrow_f64(d);
   }
 }
 

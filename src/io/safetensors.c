@@ -385,20 +385,6 @@ static uint32_t half_bits(unsigned h) {
   return sign | e << 23 | (mant & 0x3FF) << 13;
 }
 
-static float bits_f32(uint32_t u) {
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-/* Out-of-range double -> float conversion is undefined in C; saturate to infinity as IEEE
- * rounding would. */
-static float narrow(double d) {
-  if (d > FLT_MAX) return INFINITY;
-  if (d < -FLT_MAX) return -INFINITY;
-  return (float)d;
-}
-
 effnet_status st_to_f32(const st_tensor *t, float *dst, effnet_error *err) {
   if (!t || (t->numel > 0 && !dst))
     return en_fail(err, EFFNET_E_ARGUMENT, "st_to_f32: bad arguments");
@@ -406,20 +392,20 @@ effnet_status st_to_f32(const st_tensor *t, float *dst, effnet_error *err) {
   size_t n = (size_t)t->numel;
   switch (t->dtype) {
     case ST_F32:
-      for (size_t i = 0; i < n; i++) dst[i] = bits_f32(io_get_u32le(p + 4 * i));
+      for (size_t i = 0; i < n; i++) dst[i] = io_f32_from_bits(io_get_u32le(p + 4 * i));
       return EFFNET_OK;
     case ST_F16:
-      for (size_t i = 0; i < n; i++) dst[i] = bits_f32(half_bits(io_get_u16le(p + 2 * i)));
+      for (size_t i = 0; i < n; i++) dst[i] = io_f32_from_bits(half_bits(io_get_u16le(p + 2 * i)));
       return EFFNET_OK;
     case ST_BF16: /* bfloat16 is the top half of a float32 */
-      for (size_t i = 0; i < n; i++) dst[i] = bits_f32((uint32_t)io_get_u16le(p + 2 * i) << 16);
+      for (size_t i = 0; i < n; i++) dst[i] = io_f32_from_bits((uint32_t)io_get_u16le(p + 2 * i) << 16);
       return EFFNET_OK;
     case ST_F64:
       for (size_t i = 0; i < n; i++) {
         uint64_t u = io_get_u64le(p + 8 * i);
         double d;
         memcpy(&d, &u, sizeof d);
-        dst[i] = narrow(d);
+        dst[i] = io_narrow_f64(d);
       }
       return EFFNET_OK;
     default: {
