@@ -6,8 +6,8 @@ CC       ?= cc
 OPT      ?= -O3
 BLAS_LIBS ?= $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 BLAS_CFLAGS ?= $(shell pkg-config --cflags openblas 2>/dev/null)
-# Image codecs (libjpeg-turbo, libpng): effnet_image_load/decode.
-IMAGE_LIBS ?= -ljpeg -lpng
+# Image codecs (libjpeg-turbo, libpng) and zlib (gzipped IDX datasets).
+IMAGE_LIBS ?= -ljpeg -lpng -lz
 PYTHON   ?= /usr/bin/python3
 
 ifeq ($(SAN),1)

@@ -82,5 +82,6 @@ int cli_convert(int argc, char **argv);
 int cli_classify(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 int cli_bench(int argc, char **argv);
+int cli_train(int argc, char **argv);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "cli.h"
@@ -173,6 +174,30 @@ static void run_eval(cli_session *s, const labelled *l, int batch, eval_counts *
   free(input), free(logits), free(labels);
 }
 
+/* Fashion-MNIST (or any IDX folder): its test split, through the library's dataset reader,
+ * with the normalisation of the model's preprocessing preset. */
+static int is_idx_data(const char *data) {
+  char path[4200];
+  if (!strcmp(data, "fashion-mnist")) return 1;
+  snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte.gz", data);
+  if (access(path, R_OK) == 0) return 1;
+  snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte", data);
+  return access(path, R_OK) == 0;
+}
+
+static int eval_idx(cli_session *s, const char *data, int batch) {
+  effnet_epoch_result r;
+  effnet_error err = {{0}};
+  effnet_status st = effnet_evaluate(s->model, data, batch, 0, -1, &r, &err);
+  if (st != EFFNET_OK) {
+    fprintf(stderr, "effnet eval: %s\n", err.message);
+    return 1;
+  }
+  printf("%s test split: loss %.4f, top-1 %.2f%%, top-5 %.2f%%\n", data, r.test_loss,
+         100.0 * r.test_acc, 100.0 * r.test_top5);
+  return 0;
+}
+
 int cli_eval(int argc, char **argv) {
   cli_session_args sa = {0};
   const char *data = NULL, *labels = NULL, *batch_s = NULL;
@@ -201,6 +226,11 @@ int cli_eval(int argc, char **argv) {
   cli_session s;
   int rc = cli_session_open(&s, &sa);
   if (rc) return rc;
+  if (is_idx_data(data)) {
+    rc = eval_idx(&s, data, (int)batch);
+    cli_session_close(&s);
+    return rc;
+  }
   labelled l = {0};
   int bad = labels ? from_label_file(&l, data, labels) : from_folders(&l, data, s.classes);
   if (!bad && l.classes > s.classes) {

@@ -23,6 +23,8 @@ static void usage(FILE *f) {
           "  effnet convert IN OUT.safetensors [--model NAME] [--padding same|symmetric]\n"
           "  effnet bench MODEL|--weights FILE [--batch N] [--threads T] [--runs R] [--warmup W]\n"
           "               [--size HxW|S] [--profile] [--json] (median/min latency, last line)\n"
+          "  effnet train --data fashion-mnist|DIR --out DIR (MODEL | --init W | --resume)\n"
+          "               [--epochs E] [--batch B] [--optimizer O] [--lr LR] ... (train --help)\n"
           "MODEL: b0..b8, l2, lite0..lite4 (optionally prefixed efficientnet_ or\n"
           "tf_efficientnet_ for TF ports, which use TF 'SAME' padding and BN eps 1e-3).\n",
           EFFNET_VERSION_MAJOR, EFFNET_VERSION_MINOR, EFFNET_VERSION_PATCH);
@@ -53,6 +55,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "classify")) return cli_classify(argc - 2, argv + 2);
   if (!strcmp(cmd, "eval")) return cli_eval(argc - 2, argv + 2);
   if (!strcmp(cmd, "bench")) return cli_bench(argc - 2, argv + 2);
+  if (!strcmp(cmd, "train")) return cli_train(argc - 2, argv + 2);
   if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
     usage(stdout);
     return 0;

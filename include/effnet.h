@@ -37,7 +37,8 @@ typedef enum effnet_status {
   EFFNET_E_MISSING = 5,     /* a required tensor is absent (or an extra one present) */
   EFFNET_E_NOMEM = 6,       /* an allocation failed */
   EFFNET_E_UNSUPPORTED = 7, /* valid input the library does not handle */
-  EFFNET_E_LIMIT = 8        /* input exceeds a safety cap (dims, pixels, bytes) */
+  EFFNET_E_LIMIT = 8,       /* input exceeds a safety cap (dims, pixels, bytes) */
+  EFFNET_E_NUMERIC = 9      /* training diverged: a non-finite loss or gradient */
 } effnet_status;
 
 /* Short stable name of a status ("ok", "io", ...). Never NULL. */
@@ -307,6 +308,93 @@ effnet_status effnet_preprocess_preset(effnet_preprocess *out, const char *prese
  * Only the cropped window of the resize is computed. EFFNET_E_ARGUMENT for an unusable p. */
 effnet_status effnet_preprocess_image(const effnet_image *image, const effnet_preprocess *p,
                                       float *out, effnet_error *err);
+
+/* ------------------------------------------------------------------ training */
+
+/* Options of effnet_train. Start from effnet_train_defaults, then set what differs.
+ * Numbers < 0 (or NULL strings) mean "the default", which is stated per field. */
+typedef struct effnet_train_options {
+  const char *data;        /* "fashion-mnist" (Debian's dataset-fashion-mnist), a folder of
+                              IDX files, or an image folder: one subfolder per class, or
+                              train/ + val/ each with class subfolders */
+  const char *out_dir;     /* created if missing: checkpoint.safetensors, model.safetensors,
+                              log.jsonl */
+  const char *init;        /* weights to start from (NULL: random init from seed); the
+                              classifier is replaced when its class count differs */
+  int resume;              /* continue from out_dir/checkpoint.safetensors */
+  int epochs;              /* default 10 */
+  int64_t max_steps;       /* stop after this many steps in total (0: no cap): a step budget */
+  int batch;               /* default 64 */
+  int threads;             /* 0: all cores */
+  int resolution;          /* input side; 0: the model's */
+  const char *optimizer;   /* "rmsprop" (paper, TF semantics; default), "sgd", "nesterov",
+                              "adamw" */
+  double lr;               /* base learning rate; < 0: 0.016 * batch / 256 for rmsprop (the
+                              paper's 0.256 at batch 4096), 0.1 * batch / 256 for sgd,
+                              1e-3 for adamw */
+  double weight_decay;     /* < 0: 1e-5 (paper) for rmsprop/sgd, 0.05 for adamw */
+  const char *schedule;    /* "exp" (paper: x0.97 every 2.4 epochs; default), "cosine",
+                              "constant" */
+  double warmup_epochs;    /* < 0: 5 for exp with >= 30 epochs, otherwise 1 (0 allowed) */
+  double label_smoothing;  /* < 0: 0.1 */
+  double dropout;          /* < 0: the variant's (0.2 for B0) */
+  double drop_path;        /* < 0: the variant's (0.2) */
+  double bn_momentum;      /* PyTorch convention; < 0: 0.1 (TF's decay 0.99 is 0.01) */
+  double ema_decay;        /* 0: no EMA; < 0: 0.9998 (TF: 0.9999); eval uses the EMA */
+  const char *augment;     /* "auto" (pad-crop+flip for 28x28 IDX, random-resized-crop+flip
+                              for folders), "rrc", "crop", "none" */
+  double min_scale;        /* random-resized-crop area floor; < 0: 0.08 (folders), 0.35 (IDX) */
+  double val_fraction;     /* image folder without val/: held-out part; < 0: 0.1 */
+  uint64_t seed;           /* everything random follows from it; default 1 */
+  int64_t checkpoint_every; /* steps between checkpoints; 0: at the end of each epoch only */
+  int num_classes;         /* 0: from the data; otherwise must equal the data's */
+} effnet_train_options;
+
+void effnet_train_defaults(effnet_train_options *o);
+
+/* What the progress callback sees, after every step and after each evaluation. */
+typedef struct effnet_train_progress {
+  int epoch, epochs;            /* 1-based */
+  int64_t step_in_epoch, steps_per_epoch;
+  int64_t global_step;
+  double loss;                  /* mean over this epoch's steps so far */
+  double img_per_s;             /* this epoch so far */
+  double eta_s;                 /* rest of this epoch */
+  double lr;
+  int evaluating;               /* 1 while the test split runs */
+} effnet_train_progress;
+
+/* One line of out_dir/log.jsonl. */
+typedef struct effnet_epoch_result {
+  int epoch;
+  double train_loss, test_loss, test_acc, test_top5; /* accuracies in [0, 1] */
+  double img_per_s, seconds, lr;
+  int64_t global_step;
+} effnet_epoch_result;
+
+typedef struct effnet_train_callbacks {
+  void (*progress)(void *user, const effnet_train_progress *p); /* may be NULL */
+  void (*epoch)(void *user, const effnet_epoch_result *r);      /* may be NULL */
+  void (*note)(void *user, const char *message); /* warnings: skipped images, replaced
+                                                     classifier, resumed position */
+  void *user;
+} effnet_train_callbacks;
+
+/* Train `spec` (ignored with options->init or resume, whose file decides the model; spec may
+ * then be NULL). Checkpoints (weights + optimizer + EMA + data position + loss sums) are
+ * written atomically (temp file, fsync, rename), so a run killed at any moment resumes from
+ * the last one and continues with the same losses as an uninterrupted run (same threads).
+ * A non-finite loss stops with EFFNET_E_NUMERIC before its update is applied; the last
+ * checkpoint stays. result (may be NULL) receives the last epoch's line. */
+effnet_status effnet_train(const effnet_spec *spec, const effnet_train_options *options,
+                           const effnet_train_callbacks *callbacks, effnet_epoch_result *result,
+                           effnet_error *err);
+
+/* Top-1/top-5 of weights on a dataset (the same DATA forms as training: the test split of
+ * IDX data, the validation part of an image folder). */
+effnet_status effnet_evaluate(effnet_model *model, const char *data, int batch, int resolution,
+                              double val_fraction, effnet_epoch_result *result,
+                              effnet_error *err);
 
 #ifdef __cplusplus
 }

@@ -8,7 +8,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-runtime="build-essential pkg-config libopenblas-openmp-dev libjpeg62-turbo-dev libpng-dev python3 python3-pip"
+runtime="build-essential pkg-config libopenblas-openmp-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev dataset-fashion-mnist python3 python3-pip"
 oracle="python3 python3-numpy python3-torch python3-torchvision python3-pil python3-venv python3-skimage"
 want="$runtime"
 tests=0

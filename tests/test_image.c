@@ -131,7 +131,7 @@ static void case_decode(char **tok, int n) {
 }
 
 static effnet_status status_of_name(const char *name) {
-  for (int s = EFFNET_OK; s <= EFFNET_E_LIMIT; s++)
+  for (int s = EFFNET_OK; s <= EFFNET_E_NUMERIC; s++)
     if (strcmp(effnet_status_name((effnet_status)s), name) == 0) return (effnet_status)s;
   return (effnet_status)-1;
 }

@@ -24,6 +24,7 @@ const char *effnet_status_name(effnet_status status) {
     case EFFNET_E_NOMEM: return "nomem";
     case EFFNET_E_UNSUPPORTED: return "unsupported";
     case EFFNET_E_LIMIT: return "limit";
+    case EFFNET_E_NUMERIC: return "numeric";
   }
   return "unknown";
 }

@@ -283,17 +283,24 @@ static int ends_with(const char *s, const char *suffix) {
   return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* Every tensor of the file must be used; BN num_batches_tracked counters are ignored. */
+/* Tensors a model does not own: BN num_batches_tracked counters, and the training state
+ * (optimizer moments, EMA) that effnet checkpoints carry under "train." so that a checkpoint
+ * loads directly for inference. */
+static int foreign(const char *name) {
+  return ends_with(name, "num_batches_tracked") || strncmp(name, EN_TRAIN_PREFIX, strlen(EN_TRAIN_PREFIX)) == 0;
+}
+
+/* Every other tensor of the file must be used. */
 static effnet_status check_extras(const effnet_model *m, const en_source *f, en_naming naming,
                                   const char *path, effnet_error *err) {
   size_t expected = 0;
   for (size_t i = 0; i < src_count(f); i++)
-    if (!ends_with(src_at(f, i)->name, "num_batches_tracked")) expected++;
+    if (!foreign(src_at(f, i)->name)) expected++;
   if (expected == (size_t)m->params.count) return EFFNET_OK;
   char name[128];
   for (size_t i = 0; i < src_count(f); i++) {
     const char *have = src_at(f, i)->name;
-    if (ends_with(have, "num_batches_tracked")) continue;
+    if (foreign(have)) continue;
     int used = 0;
     for (int j = 0; j < m->params.count && !used; j++) {
       en_param_name(&m->arch, &m->params.table[j], naming, name, sizeof name);
@@ -400,22 +407,31 @@ effnet_status en_weights_load(effnet_model **out, const char *dir_or_file,
 /* ---------------------------------------------------------------- saving */
 
 effnet_status en_weights_save(const effnet_model *m, const char *path, effnet_error *err) {
+  return en_weights_save_ext(m, path, NULL, NULL, 0, NULL, 0, err);
+}
+
+effnet_status en_weights_save_ext(const effnet_model *m, const char *path, const float *data,
+                                  const st_write_tensor *extra, size_t extra_count,
+                                  const char *const *extra_meta, size_t extra_pairs,
+                                  effnet_error *err) {
   const en_params *p = &m->params;
+  if (!data) data = p->data;
   int bn_count = 0;
   for (int i = 0; i < p->count; i++) bn_count += p->table[i].field == EN_F_VAR;
   size_t n = (size_t)p->count + bn_count;
-  st_write_tensor *ts = calloc(n, sizeof *ts);
+  st_write_tensor *ts = calloc(n + extra_count, sizeof *ts);
   char *names = calloc(n, 128);
   int64_t *zeros = calloc(1, sizeof *zeros);
-  if (!ts || !names || !zeros) {
-    free(ts), free(names), free(zeros);
+  const char **meta = calloc(2 * (9 + extra_pairs), sizeof *meta);
+  if (!ts || !names || !zeros || !meta) {
+    free(ts), free(names), free(zeros), free(meta);
     return en_fail(err, EFFNET_E_NOMEM, "out of memory saving %s", path);
   }
   size_t k = 0;
   for (int i = 0; i < p->count; i++, k++) {
     const en_param *e = &p->table[i];
     en_param_name(&m->arch, e, EN_NAMING_TIMM, names + k * 128, 128);
-    ts[k] = (st_write_tensor){names + k * 128, ST_F32, e->ndim, {0}, en_param_ptr(p, i)};
+    ts[k] = (st_write_tensor){names + k * 128, ST_F32, e->ndim, {0}, data + e->offset};
     for (int d = 0; d < e->ndim; d++) ts[k].shape[d] = e->shape[d];
     if (e->field == EN_F_VAR) { /* timm's BN modules also carry num_batches_tracked */
       char layer[128];
@@ -426,18 +442,22 @@ effnet_status en_weights_save(const effnet_model *m, const char *path, effnet_er
       ts[k] = (st_write_tensor){names + k * 128, ST_I64, 0, {0}, zeros};
     }
   }
+  if (extra_count) memcpy(ts + n, extra, extra_count * sizeof *ts);
   const effnet_spec *sp = &m->arch.spec;
   char w[32], d[32], r[32], eps[32];
   snprintf(w, sizeof w, "%.17g", sp->width);
   snprintf(d, sizeof d, "%.17g", sp->depth);
   snprintf(r, sizeof r, "%d", sp->resolution);
   snprintf(eps, sizeof eps, "%.9g", sp->bn_eps);
-  const char *meta[] = {"format", "pt", "effnet.name", sp->name,
+  const char *base[] = {"format", "pt", "effnet.name", sp->name,
                         "effnet.family", sp->family == EFFNET_FAMILY_LITE ? "lite" : "b",
                         "effnet.width", w, "effnet.depth", d, "effnet.resolution", r,
                         "effnet.padding", sp->padding == EFFNET_PAD_TF_SAME ? "same" : "symmetric",
                         "effnet.bn_eps", eps, "effnet.preprocess", effnet_model_preprocess(m)};
-  effnet_status st = st_write(path, ts, n, meta, sizeof meta / sizeof meta[0] / 2, err);
-  free(ts), free(names), free(zeros);
+  size_t pairs = sizeof base / sizeof base[0] / 2;
+  memcpy(meta, base, sizeof base);
+  if (extra_pairs) memcpy(meta + 2 * pairs, extra_meta, 2 * extra_pairs * sizeof *meta);
+  effnet_status st = st_write(path, ts, n + extra_count, meta, pairs + extra_pairs, err);
+  free(ts), free(names), free(zeros), free(meta);
   return st;
 }

@@ -38,4 +38,16 @@ effnet_status en_weights_load(effnet_model **out, const char *path,
                               const effnet_load_options *options, effnet_error *err);
 effnet_status en_weights_save(const effnet_model *model, const char *path, effnet_error *err);
 
+/* Prefix of the tensors a training checkpoint adds (optimizer state, EMA); loading for
+ * inference ignores them. */
+#define EN_TRAIN_PREFIX "train."
+
+/* Save `data` (a block in the layout of model->params; NULL: the model's own) with extra
+ * tensors and metadata pairs appended. Atomic like st_write. */
+struct st_write_tensor;
+effnet_status en_weights_save_ext(const effnet_model *model, const char *path, const float *data,
+                                  const struct st_write_tensor *extra, size_t extra_count,
+                                  const char *const *extra_meta, size_t extra_pairs,
+                                  effnet_error *err);
+
 #endif

@@ -1,0 +1,225 @@
+/* Backward of the linear ops (stem conv, 1x1 conv / linear, depthwise), of the global pool, and
+ * the softmax cross-entropy loss. GEMM-shaped gradients go to BLAS; depthwise is vectorised
+ * over channels (NHWC). Reductions are split into blocks whose number depends on the shape
+ * only, summed in block order, so results do not depend on the thread count (BLAS aside). */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/tkernels.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define EN_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define EN_CLONES
+#endif
+
+enum {
+  COL_CH = 64, /* channels per task of a column sum */
+  DW_BLK = 32, /* row blocks of the depthwise weight gradient */
+  XENT_BLK = 64
+};
+
+/* ---- stem conv ---- */
+
+/* Patches of one image: row (oy, ox), columns (ky, kx, ci) matching OHWI weights (as in
+ * kernels/fast.c, whose copy is private to the inference kernels). */
+static void im2col(float *cols, const float *in, const en_conv_desc *d) {
+  int k = d->kernel;
+  int64_t row_len = (int64_t)k * k * d->cin;
+#pragma omp parallel for schedule(static)
+  for (int oy = 0; oy < d->oh; oy++)
+    for (int ox = 0; ox < d->ow; ox++) {
+      float *dst = cols + ((int64_t)oy * d->ow + ox) * row_len;
+      for (int ky = 0; ky < k; ky++) {
+        int iy = oy * d->stride - d->pad_top + ky;
+        for (int kx = 0; kx < k; kx++, dst += d->cin) {
+          int ix = ox * d->stride - d->pad_left + kx;
+          if (iy < 0 || iy >= d->h || ix < 0 || ix >= d->w)
+            memset(dst, 0, (size_t)d->cin * sizeof *dst);
+          else
+            memcpy(dst, in + ((int64_t)iy * d->w + ix) * d->cin, (size_t)d->cin * sizeof *dst);
+        }
+      }
+    }
+}
+
+/* out_img = cols . w^T per image, so dw = sum over images of dout_img^T . cols. */
+void en_conv_backward_weight(float *dw, const float *dout, const float *in,
+                             const en_conv_desc *d, float *scratch) {
+  int64_t k2c = (int64_t)d->kernel * d->kernel * d->cin, opix = (int64_t)d->oh * d->ow;
+  if (d->n <= 0 || opix <= 0) {
+    memset(dw, 0, (size_t)(d->cout * k2c) * sizeof *dw);
+    return;
+  }
+  for (int b = 0; b < d->n; b++) {
+    const float *cols = in + (int64_t)b * d->h * d->w * d->cin;
+    if (en_conv_scratch_floats(d) != 0) {
+      im2col(scratch, cols, d);
+      cols = scratch;
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d->cout, (int)k2c, (int)opix, 1.0f,
+                dout + (int64_t)b * opix * d->cout, d->cout, cols, (int)k2c, b ? 1.0f : 0.0f,
+                dw, (int)k2c);
+  }
+}
+
+/* ---- pointwise / linear ---- */
+
+/* out[c] = sum over rows of a[r, c], in double; one task per 64-channel chunk. */
+EN_CLONES static void column_sums(float *out, const float *a, int64_t rows, int C) {
+  int nch = (C + COL_CH - 1) / COL_CH;
+#pragma omp parallel for schedule(static)
+  for (int k = 0; k < nch; k++) {
+    int c0 = k * COL_CH, m = C - c0 < COL_CH ? C - c0 : COL_CH;
+    double acc[COL_CH] = {0};
+    for (int64_t r = 0; r < rows; r++)
+      for (int c = 0; c < m; c++) acc[c] += a[r * C + c0 + c];
+    for (int c = 0; c < m; c++) out[c0 + c] = (float)acc[c];
+  }
+}
+
+void en_pointwise_backward(float *din, float *dw, float *db, const float *dout,
+                           const float *in, const float *w, int64_t rows, int cin, int cout) {
+  if (rows <= 0) {
+    memset(dw, 0, (size_t)cin * cout * sizeof *dw);
+    if (db) memset(db, 0, (size_t)cout * sizeof *db);
+    return;
+  }
+  if (din)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, cin, cout, 1.0f, dout,
+                cout, w, cin, 0.0f, din, cin);
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cout, cin, (int)rows, 1.0f, dout, cout,
+              in, cin, 0.0f, dw, cin);
+  if (db) column_sums(db, dout, rows, cout);
+}
+
+/* ---- depthwise ---- */
+
+/* din by gather: input (iy, ix) meets output (oy, ox) through tap (ky, kx) when
+ * oy * stride - pad_top + ky == iy. Each input row is written by one thread. */
+EN_CLONES static void dw_din_row(float *o, const float *dout, const float *w,
+                                 const en_conv_desc *d, int b, int iy) {
+  int k = d->kernel, C = d->cout, s = d->stride;
+  for (int ix = 0; ix < d->w; ix++, o += C) {
+    for (int c = 0; c < C; c++) o[c] = 0.0f;
+    for (int ky = 0; ky < k; ky++) {
+      int ty = iy + d->pad_top - ky, oy = ty / s;
+      if (ty < 0 || ty % s || oy >= d->oh) continue;
+      for (int kx = 0; kx < k; kx++) {
+        int tx = ix + d->pad_left - kx, ox = tx / s;
+        if (tx < 0 || tx % s || ox >= d->ow) continue;
+        const float *g = dout + (((int64_t)b * d->oh + oy) * d->ow + ox) * C;
+        const float *wk = w + (ky * k + kx) * C;
+        for (int c = 0; c < C; c++) o[c] += g[c] * wk[c];
+      }
+    }
+  }
+}
+
+/* acc (k, k, C) += this output row's products dout * in, tap by tap. */
+EN_CLONES static void dw_row_acc(float *acc, const float *dout, const float *in,
+                                 const en_conv_desc *d, int b, int oy) {
+  int k = d->kernel, C = d->cout;
+  const float *g = dout + ((int64_t)b * d->oh + oy) * d->ow * C;
+  for (int ox = 0; ox < d->ow; ox++, g += C)
+    for (int ky = 0; ky < k; ky++) {
+      int iy = oy * d->stride - d->pad_top + ky;
+      if (iy < 0 || iy >= d->h) continue;
+      for (int kx = 0; kx < k; kx++) {
+        int ix = ox * d->stride - d->pad_left + kx;
+        if (ix < 0 || ix >= d->w) continue;
+        const float *px = in + (((int64_t)b * d->h + iy) * d->w + ix) * C;
+        float *a = acc + (ky * k + kx) * C;
+        for (int c = 0; c < C; c++) a[c] += g[c] * px[c];
+      }
+    }
+}
+
+/* One block of output rows [r0, r1) (row = b * oh + oy): each row is summed in float (ow terms),
+ * rows are added in double, so the float error stays that of a short sum. */
+static void dw_block(double *part, float *racc, const float *dout, const float *in,
+                     const en_conv_desc *d, int64_t r0, int64_t r1) {
+  int64_t kkc = (int64_t)d->kernel * d->kernel * d->cout;
+  memset(part, 0, (size_t)kkc * sizeof *part);
+  for (int64_t r = r0; r < r1; r++) {
+    memset(racc, 0, (size_t)kkc * sizeof *racc);
+    dw_row_acc(racc, dout, in, d, (int)(r / d->oh), (int)(r % d->oh));
+    for (int64_t i = 0; i < kkc; i++) part[i] += racc[i];
+  }
+}
+
+static void dw_weight(float *dw, const float *dout, const float *in, const en_conv_desc *d) {
+  int64_t kkc = (int64_t)d->kernel * d->kernel * d->cout, rows = (int64_t)d->n * d->oh;
+  int nblk = rows < DW_BLK ? (int)rows : DW_BLK;
+  double *part = nblk > 0 ? malloc((size_t)(nblk * kkc) * sizeof *part) : NULL;
+  float *racc = nblk > 0 ? malloc((size_t)(nblk * kkc) * sizeof *racc) : NULL;
+  memset(dw, 0, (size_t)kkc * sizeof *dw);
+  if (!part || !racc) { /* no memory (or no rows): one serial float sum, same result to rounding */
+    for (int64_t r = 0; r < rows; r++) dw_row_acc(dw, dout, in, d, (int)(r / d->oh), (int)(r % d->oh));
+    free(part), free(racc);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int b = 0; b < nblk; b++)
+    dw_block(part + b * kkc, racc + b * kkc, dout, in, d, rows * b / nblk, rows * (b + 1) / nblk);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < kkc; i++) {
+    double s = 0.0;
+    for (int b = 0; b < nblk; b++) s += part[b * kkc + i];
+    dw[i] = (float)s;
+  }
+  free(part), free(racc);
+}
+
+void en_depthwise_backward(float *din, float *dw, const float *dout, const float *in,
+                           const float *w, const en_conv_desc *d) {
+  if (din) {
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < d->n; b++)
+      for (int iy = 0; iy < d->h; iy++)
+        dw_din_row(din + ((int64_t)b * d->h + iy) * d->w * d->cout, dout, w, d, b, iy);
+  }
+  dw_weight(dw, dout, in, d);
+}
+
+/* ---- global pool, loss ---- */
+
+void en_pool_backward(float *dx, const float *dout, int n, int64_t hw, int C) {
+  float inv = 1.0f / (float)hw;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < (int64_t)n * hw; r++) {
+    const float *g = dout + (r / hw) * C;
+    for (int c = 0; c < C; c++) dx[r * C + c] = g[c] * inv;
+  }
+}
+
+/* One sample. With lse = log sum_k exp(l_k) and p_k = exp(l_k - lse):
+ *   loss = (1 - eps) (lse - l_y) + eps mean_k (lse - l_k) = lse - (1 - eps) l_y - eps mean(l);
+ *   d loss / d l_k = p_k - t_k with t = (1 - eps) onehot(y) + eps / K.
+ * Every read of l happens before the write of d at the same index, so d may alias l. */
+static double xent_row(float *d, const float *l, int y, int K, double eps, double scale) {
+  double mx = l[0], sum = 0.0, lsum = 0.0;
+  for (int k = 1; k < K; k++) mx = l[k] > mx ? l[k] : mx;
+  for (int k = 0; k < K; k++) sum += exp((double)l[k] - mx), lsum += l[k];
+  double lse = mx + log(sum), loss = lse - (1.0 - eps) * l[y] - eps * lsum / K;
+  if (d)
+    for (int k = 0; k < K; k++)
+      d[k] = (float)((exp((double)l[k] - lse) - eps / K - (k == y ? 1.0 - eps : 0.0)) * scale);
+  return loss;
+}
+
+double en_softmax_xent(float *dlogits, const float *logits, const int *labels, int n, int K,
+                       float smoothing) {
+  if (n <= 0) return 0.0;
+  double part[XENT_BLK] = {0}, total = 0.0;
+  int nblk = n < XENT_BLK ? n : XENT_BLK;
+#pragma omp parallel for schedule(static)
+  for (int b = 0; b < nblk; b++)
+    for (int64_t i = (int64_t)n * b / nblk; i < (int64_t)n * (b + 1) / nblk; i++)
+      part[b] += xent_row(dlogits ? dlogits + i * K : NULL, logits + i * K, labels[i], K,
+                          smoothing, 1.0 / n);
+  for (int b = 0; b < nblk; b++) total += part[b];
+  return total / n;
+}

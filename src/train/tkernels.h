@@ -1,0 +1,91 @@
+/* Training kernels: forward ops that keep what backward needs, and the backward of every op of
+ * an EfficientNet. Activations are NHWC (rows = n*h*w pixels, channels innermost), as in
+ * inference. Every kernel overwrites its outputs (no accumulation) unless it says otherwise;
+ * "may alias" means the output pointer may equal that input pointer.
+ *
+ * Memory-efficient by design: a conv-BN-activation unit keeps only the conv output x (before
+ * BN) and the per-channel batch statistics; BN output and the activation derivative are
+ * recomputed in backward (swish: s = sigmoid(z), d swish/dz = s * (1 + z * (1 - s))).
+ *
+ * Each kernel is checked against finite differences of a double-precision forward
+ * (tests/test_grad.c). */
+#ifndef EN_TKERNELS_H
+#define EN_TKERNELS_H
+
+#include <stdint.h>
+
+#include "kernels/kernels.h"
+
+/* BN in training mode followed by an activation (EN_ACT_NONE allowed).
+ *   x (rows, C) conv output; gamma, beta (C).
+ *   mean, var (C): batch mean and biased variance (over rows), written.
+ *   y (rows, C) = act(gamma * (x - mean) / sqrt(var + eps) + beta). y may alias x only when
+ *   the caller does not need x afterwards (backward needs x). */
+void en_bn_act_forward_train(float *y, float *mean, float *var, const float *x,
+                             const float *gamma, const float *beta, int64_t rows, int C,
+                             float eps, en_act act);
+
+/* Backward of en_bn_act_forward_train given dy = dL/dy (rows, C).
+ *   dx (rows, C) = dL/dx (may alias dy); dgamma, dbeta (C) written.
+ *   x, mean, var, gamma, beta, eps, act as in forward (z is recomputed from x). */
+void en_bn_act_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
+                        const float *x, const float *mean, const float *var,
+                        const float *gamma, const float *beta, int64_t rows, int C, float eps,
+                        en_act act);
+
+/* BN in eval mode with running statistics (used for validation when not folding). Not needed
+ * by training itself; inference folds BN. */
+
+/* Running statistics, PyTorch convention: r = (1 - momentum) * r + momentum * batch, the
+ * variance unbiased (var * count / (count - 1)). TF's decay d equals momentum 1 - d. */
+void en_bn_update_running(float *running_mean, float *running_var, const float *mean,
+                          const float *var, int C, int64_t count, float momentum);
+
+/* Activation backward from the pre-activation z: dz = dy * act'(z). dz may alias dy. */
+void en_act_backward(float *dz, const float *dy, const float *z, int64_t count, en_act act);
+
+/* Dense conv (the stem): weight gradient only (its input is the image).
+ *   dw (cout, k, k, cin) OHWI, written; dout (n, oh, ow, cout); in (n, h, w, cin).
+ *   scratch: en_conv_scratch_floats(d) floats (im2col of one image). */
+void en_conv_backward_weight(float *dw, const float *dout, const float *in,
+                             const en_conv_desc *d, float *scratch);
+
+/* 1x1 conv / linear without bias: out (rows, cout) = in (rows, cin) . w (cout, cin)^T.
+ *   din (rows, cin) = dout . w (skipped when din is NULL);
+ *   dw (cout, cin) = dout^T . in, written;  db (cout) = column sums of dout when not NULL. */
+void en_pointwise_backward(float *din, float *dw, float *db, const float *dout,
+                           const float *in, const float *w, int64_t rows, int cin, int cout);
+
+/* Depthwise conv backward (weights HWC (k, k, C) as in inference, no bias).
+ *   din (n, h, w, C) written (skipped when NULL); dw (k, k, C) written;
+ *   dout (n, oh, ow, C); in (n, h, w, C); d describes the forward conv (d->act ignored). */
+void en_depthwise_backward(float *din, float *dw, const float *dout, const float *in,
+                           const float *w, const en_conv_desc *d);
+
+/* Squeeze-excite, training forward. x (n, hw, C) is the depthwise activation output (kept).
+ *   y (n, hw, C) = x * gate (must not alias x);
+ *   pool (n, C) = mean over hw of x; hidden (n, se) = w1 . pool + b1 (pre-activation);
+ *   gate (n, C) = sigmoid(w2 . act(hidden) + b2). w1 (se, C), w2 (C, se). */
+void en_se_forward_train(float *y, float *pool, float *hidden, float *gate, const float *x,
+                         const float *w1, const float *b1, const float *w2, const float *b2,
+                         int n, int64_t hw, int C, int se, en_act act);
+
+/* Squeeze-excite backward. dy (n, hw, C); dx (n, hw, C) may alias dy.
+ *   dw1 (se, C), db1 (se), dw2 (C, se), db2 (C) written.
+ *   scratch: n * (2 * C + 2 * se) floats. */
+void en_se_backward(float *dx, float *dw1, float *db1, float *dw2, float *db2, const float *dy,
+                    const float *x, const float *pool, const float *hidden, const float *gate,
+                    const float *w1, const float *w2, int n, int64_t hw, int C, int se,
+                    en_act act, float *scratch);
+
+/* Global average pool backward: dx (n, hw, C) = dout (n, C) / hw. */
+void en_pool_backward(float *dx, const float *dout, int n, int64_t hw, int C);
+
+/* Softmax cross-entropy with label smoothing eps (target 1 - eps + eps / K on the label,
+ * eps / K elsewhere, as torch.nn.CrossEntropyLoss(label_smoothing=eps)). Mean over n.
+ *   logits (n, K); labels (n) in [0, K). dlogits (n, K) = d mean loss / d logits (may be NULL;
+ *   may alias logits). Returns the mean loss (computed in double). */
+double en_softmax_xent(float *dlogits, const float *logits, const int *labels, int n, int K,
+                       float smoothing);
+
+#endif
