@@ -7,6 +7,10 @@
  * BN) and the per-channel batch statistics; BN output and the activation derivative are
  * recomputed in backward (swish: s = sigmoid(z), d swish/dz = s * (1 + z * (1 - s))).
  *
+ * Reductions (BN sums, dw, SE pools, the loss) are split into blocks whose number depends on
+ * the shape only, accumulated in double and summed in block order: results do not depend on
+ * the OpenMP thread count (the GEMMs are as deterministic as BLAS, i.e. for a fixed count).
+ *
  * Each kernel is checked against finite differences of a double-precision forward
  * (tests/test_grad.c). */
 #ifndef EN_TKERNELS_H
@@ -37,7 +41,9 @@ void en_bn_act_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
  * by training itself; inference folds BN. */
 
 /* Running statistics, PyTorch convention: r = (1 - momentum) * r + momentum * batch, the
- * variance unbiased (var * count / (count - 1)). TF's decay d equals momentum 1 - d. */
+ * variance unbiased (var * count / (count - 1)). TF's decay d equals momentum 1 - d.
+ * count < 2: the unbiased variance is undefined (PyTorch refuses to train BN then); the
+ * running variance is left unchanged and only the mean is updated. */
 void en_bn_update_running(float *running_mean, float *running_var, const float *mean,
                           const float *var, int C, int64_t count, float momentum);
 
@@ -46,7 +52,7 @@ void en_act_backward(float *dz, const float *dy, const float *z, int64_t count, 
 
 /* Dense conv (the stem): weight gradient only (its input is the image).
  *   dw (cout, k, k, cin) OHWI, written; dout (n, oh, ow, cout); in (n, h, w, cin).
- *   scratch: en_conv_scratch_floats(d) floats (im2col of one image). */
+ *   scratch: en_conv_scratch_floats(d) floats (im2col of one image; may be NULL when 0). */
 void en_conv_backward_weight(float *dw, const float *dout, const float *in,
                              const en_conv_desc *d, float *scratch);
 
@@ -58,12 +64,15 @@ void en_pointwise_backward(float *din, float *dw, float *db, const float *dout,
 
 /* Depthwise conv backward (weights HWC (k, k, C) as in inference, no bias).
  *   din (n, h, w, C) written (skipped when NULL); dw (k, k, C) written;
- *   dout (n, oh, ow, C); in (n, h, w, C); d describes the forward conv (d->act ignored). */
+ *   dout (n, oh, ow, C); in (n, h, w, C); d describes the forward conv (d->act ignored).
+ *   Allocates min(n * oh, 32) * k * k * C * 12 bytes of partial sums for dw (falls back to a
+ *   serial float sum if that fails). */
 void en_depthwise_backward(float *din, float *dw, const float *dout, const float *in,
                            const float *w, const en_conv_desc *d);
 
 /* Squeeze-excite, training forward. x (n, hw, C) is the depthwise activation output (kept).
- *   y (n, hw, C) = x * gate (must not alias x);
+ *   y (n, hw, C) = x * gate (must not alias x: y holds act(hidden) for a GEMM before it is
+ *   written);
  *   pool (n, C) = mean over hw of x; hidden (n, se) = w1 . pool + b1 (pre-activation);
  *   gate (n, C) = sigmoid(w2 . act(hidden) + b2). w1 (se, C), w2 (C, se). */
 void en_se_forward_train(float *y, float *pool, float *hidden, float *gate, const float *x,
