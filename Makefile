@@ -51,6 +51,12 @@ $(BUILD)/libeffnet.so: $(LIB_OBJ)
 $(BUILD)/effnet: $(CLI_OBJ) $(BUILD)/libeffnet.a
 	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libeffnet.a $(LDFLAGS_ALL) $(LDLIBS_ALL)
 
+# test_search also covers CLI modules (results.csv, PNG plots), so it links their objects.
+$(BUILD)/tests/test_search: tests/test_search.c tests/testutil.h cli/search.h $(BUILD)/libeffnet.a \
+                            $(BUILD)/cli/search_csv.o $(BUILD)/cli/plot.o $(BUILD)/cli/plot_font.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(filter %.o,$^) $(BUILD)/libeffnet.a $(LDFLAGS_ALL) $(LDLIBS_ALL)
+
 $(BUILD)/tests/test_%: tests/test_%.c tests/testutil.h $(BUILD)/libeffnet.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libeffnet.a $(LDFLAGS_ALL) $(LDLIBS_ALL)

@@ -83,5 +83,7 @@ int cli_classify(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_train(int argc, char **argv);
+int cli_search(int argc, char **argv);
+int cli_scale(int argc, char **argv);
 
 #endif

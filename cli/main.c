@@ -25,6 +25,9 @@ static void usage(FILE *f) {
           "               [--size HxW|S] [--profile] [--json] (median/min latency, last line)\n"
           "  effnet train --data fashion-mnist|DIR --out DIR (MODEL | --init W | --resume)\n"
           "               [--epochs E] [--batch B] [--optimizer O] [--lr LR] ... (train --help)\n"
+          "  effnet search --data DATA --out DIR BASE [--mode compound,width,depth,resolution,\n"
+          "               width-dr] [--grid ...] [--epochs E|--steps S] [--seeds N] [--workers W]\n"
+          "  effnet scale --alpha A --beta B --gamma G [--phi 1..7] [BASE] | --from results.csv\n"
           "MODEL: b0..b8, l2, lite0..lite4 (optionally prefixed efficientnet_ or\n"
           "tf_efficientnet_ for TF ports, which use TF 'SAME' padding and BN eps 1e-3).\n",
           EFFNET_VERSION_MAJOR, EFFNET_VERSION_MINOR, EFFNET_VERSION_PATCH);
@@ -56,6 +59,8 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "eval")) return cli_eval(argc - 2, argv + 2);
   if (!strcmp(cmd, "bench")) return cli_bench(argc - 2, argv + 2);
   if (!strcmp(cmd, "train")) return cli_train(argc - 2, argv + 2);
+  if (!strcmp(cmd, "search")) return cli_search(argc - 2, argv + 2);
+  if (!strcmp(cmd, "scale")) return cli_scale(argc - 2, argv + 2);
   if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
     usage(stdout);
     return 0;

@@ -18,7 +18,7 @@ static void train_usage(void) {
           "  [--schedule exp|cosine|constant] [--warmup EPOCHS] [--label-smoothing E]\n"
           "  [--dropout P] [--drop-path P] [--bn-momentum M] [--ema DECAY (0: off)]\n"
           "  [--augment auto|rrc|crop|none] [--min-scale S] [--val-fraction F]\n"
-          "  [--checkpoint-every STEPS]\n");
+          "  [--checkpoint-every STEPS] [--eval-limit N (first N test images)]\n");
 }
 
 typedef struct train_view {
@@ -98,6 +98,7 @@ static int numeric_option(int argc, char **argv, int *i, effnet_train_options *o
       {"--threads", 1, 1024, NULL, &o->threads},
       {"--max-steps", 1, 1000000000000L, &o->max_steps, NULL},
       {"--checkpoint-every", 1, 1000000000000L, &o->checkpoint_every, NULL},
+      {"--eval-limit", 1, 1000000000000L, &o->eval_limit, NULL},
   };
   for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
     int r = cli_value(argc, argv, i, ints[k].name, &v);

@@ -348,6 +348,7 @@ typedef struct effnet_train_options {
   uint64_t seed;           /* everything random follows from it; default 1 */
   int64_t checkpoint_every; /* steps between checkpoints; 0: at the end of each epoch only */
   int num_classes;         /* 0: from the data; otherwise must equal the data's */
+  int64_t eval_limit;      /* evaluate on the first N test images only (0: all of them) */
 } effnet_train_options;
 
 void effnet_train_defaults(effnet_train_options *o);
@@ -395,6 +396,40 @@ effnet_status effnet_train(const effnet_spec *spec, const effnet_train_options *
 effnet_status effnet_evaluate(effnet_model *model, const char *data, int batch, int resolution,
                               double val_fraction, effnet_epoch_result *result,
                               effnet_error *err);
+
+/* ------------------------------------------------------------------ compound scaling */
+
+/* A member of a scaled family: base scaled by depth alpha^phi, width beta^phi, resolution
+ * gamma^phi (paper eq. 3), with the real channel and repeat rounding, and its real cost. */
+typedef struct effnet_candidate {
+  double alpha, beta, gamma, phi;
+  effnet_spec spec;  /* width = base.width * beta^phi, depth = base.depth * alpha^phi,
+                        resolution = round(base.resolution * gamma^phi) */
+  int64_t params, macs; /* at spec.resolution, after rounding */
+  double nominal;       /* (alpha * beta^2 * gamma^2)^phi: the paper's FLOPs factor */
+  double flops_ratio;   /* macs / the base's macs: the real factor */
+} effnet_candidate;
+
+effnet_status effnet_scale_member(const effnet_spec *base, double alpha, double beta,
+                                  double gamma, double phi, effnet_candidate *out,
+                                  effnet_error *err);
+
+/* Step 1's grid: alpha, beta, gamma from 1 to their max in `step` increments (inclusive),
+ * kept when the constraint holds: |value / target - 1| <= tolerance, where value is
+ * alpha * beta^2 * gamma^2 (nominal) or the real MACs ratio at phi = 1 (real_flops). */
+typedef struct effnet_grid {
+  double alpha_max, beta_max, gamma_max; /* e.g. 1.4, 1.4, 1.4 */
+  double step;                           /* e.g. 0.05 */
+  double target;                         /* 2 */
+  double tolerance;                      /* e.g. 0.05 */
+  int real_flops;
+} effnet_grid;
+
+/* Candidates meeting the constraint, ordered by alpha, then beta, then gamma. An empty result
+ * is EFFNET_E_ARGUMENT with a message that says how far the closest point was. *out is
+ * malloc'ed (free with free()). At most 100000 grid points are examined. */
+effnet_status effnet_scale_grid(const effnet_spec *base, const effnet_grid *grid,
+                                effnet_candidate **out, size_t *count, effnet_error *err);
 
 #ifdef __cplusplus
 }

@@ -69,7 +69,30 @@ else
     echo "$cstamp" > "$counts.stamp"
 fi
 
+# 5. Training parity (tools/oracle/gen_train_parity.py --tier full: timm and TF-SAME members,
+#    Lite (ReLU6), B0 at 64 px; one step's loss, logits, every gradient, BN statistics, and
+#    three steps of each optimizer) into BUILD/fixtures/train_full (same stamp rule).
+train_full="$fixtures/train_full"
+tstamp=$(stamp_of "$oracle/gen_train_parity.py")
+if [ "${EFFNET_LIVE_REGEN:-0}" != 1 ] && [ -f "$train_full/.stamp" ] && [ "$(cat "$train_full/.stamp")" = "$tstamp" ]; then
+    echo "live: $train_full up to date"
+else
+    echo "live: generating $train_full"
+    rm -rf "$train_full"
+    if ! "$venv_py" "$oracle/gen_train_parity.py" --tier full "$train_full"; then
+        echo "live: training fixture generation FAILED" >&2
+        exit 1
+    fi
+    echo "$tstamp" > "$train_full/.stamp"
+fi
+
 status=0
+if [ -x "$build/tests/test_train" ]; then
+    "$build/tests/test_train" "$train_full" || { echo "live: training parity FAILED" >&2; status=1; }
+else
+    echo "live: $build/tests/test_train missing" >&2
+    status=1
+fi
 if [ -f tests/run_parity.sh ]; then
     sh tests/run_parity.sh "$build" "$full" || { echo "live: parity FAILED" >&2; status=1; }
 else

@@ -40,9 +40,10 @@ static effnet_status sample_batch(const en_dataset *d, int64_t first, int n, int
 }
 
 effnet_status en_evaluate(effnet_model *model, const en_dataset *d, const en_augment *aug,
-                          int res, int batch, effnet_epoch_result *r,
+                          int res, int batch, int64_t limit, effnet_epoch_result *r,
                           const effnet_train_callbacks *cb, effnet_error *err) {
   int64_t total = en_dataset_size(d);
+  if (limit > 0 && limit < total) total = limit;
   int K = model->arch.num_classes;
   if (en_dataset_classes(d) > K)
     return en_fail(err, EFFNET_E_SHAPE, "the data has %d classes but the model only %d",

@@ -52,7 +52,7 @@ static effnet_status resolve(en_trainer *t, const effnet_spec *spec, int is_idx,
   if (o->epochs > EN_MAX_EPOCHS || o->batch > 65536 || o->resolution > 4096 || o->lr <= 0 ||
       !isfinite(o->lr) || o->dropout >= 1 || o->drop_path >= 1 || o->label_smoothing >= 1 ||
       o->bn_momentum > 1 || o->ema_decay >= 1 || o->min_scale > 1 || o->val_fraction >= 1 ||
-      o->max_steps < 0 || o->checkpoint_every < 0)
+      o->max_steps < 0 || o->checkpoint_every < 0 || o->eval_limit < 0)
     return en_fail(err, EFFNET_E_ARGUMENT, "training option out of range (epochs <= %d, batch "
                    "<= 65536, lr > 0, dropout/drop_path/label_smoothing/ema/val_fraction < 1)",
                    EN_MAX_EPOCHS);
@@ -198,7 +198,8 @@ static effnet_status end_epoch(en_trainer *t, double lr, int partial, effnet_epo
   memcpy(t->eval->params.data, w, (size_t)t->model->params.total * sizeof(float));
   t->eval->folded_valid = 0;
   effnet_epoch_result r = {0};
-  effnet_status st = en_evaluate(t->eval, t->test, &t->aug_test, t->res, t->o.batch, &r, &t->cb, err);
+  effnet_status st = en_evaluate(t->eval, t->test, &t->aug_test, t->res, t->o.batch,
+                                   t->o.eval_limit, &r, &t->cb, err);
   if (st != EFFNET_OK) return st;
   r.epoch = t->epoch + 1;
   r.train_loss = t->loss_count ? t->loss_sum / t->loss_count : 0.0;
@@ -456,7 +457,7 @@ effnet_status effnet_evaluate(effnet_model *model, const char *data, int batch, 
   if (st == EFFNET_OK) st = setup_augment(&t, is_idx, err);
   int res = resolution > 0 ? resolution : model->arch.spec.resolution;
   if (st == EFFNET_OK)
-    st = en_evaluate(model, test, &t.aug_test, res, batch > 0 ? batch : 64, result, NULL, err);
+    st = en_evaluate(model, test, &t.aug_test, res, batch > 0 ? batch : 64, 0, result, NULL, err);
   en_dataset_free(train);
   en_dataset_free(test);
   return st;

@@ -43,9 +43,10 @@ effnet_status en_ckpt_save(en_trainer *t, effnet_error *err);
 effnet_status en_ckpt_restore(en_trainer *t, effnet_error *err);
 effnet_status en_log_write(const en_trainer *t, effnet_error *err);
 
-/* evaluate.c: top-1/top-5 and mean loss of model on d (no augmentation). */
+/* evaluate.c: top-1/top-5 and mean loss of model on d (no augmentation), on its first
+ * `limit` samples (0: all). */
 effnet_status en_evaluate(effnet_model *model, const en_dataset *d, const en_augment *aug,
-                          int res, int batch, effnet_epoch_result *r,
+                          int res, int batch, int64_t limit, effnet_epoch_result *r,
                           const effnet_train_callbacks *cb, effnet_error *err);
 
 /* datasets.c: the train and test parts of a DATA argument, and the augmentations for it. */
