@@ -118,6 +118,12 @@ int cli_search(int argc, char **argv) {
   }
   double phi;
   if (cli_model_spec(&m, &o.base, &phi)) return 2;
+  /* costs are those of the model actually trained: the data's class count */
+  effnet_error err = {{0}};
+  if (effnet_data_classes(o.data, &o.base.num_classes, &err) != EFFNET_OK) {
+    fprintf(stderr, "effnet search: %s\n", err.message);
+    return 1;
+  }
   if (!o.threads) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     o.threads = cores > o.workers ? (int)(cores / o.workers) : 1;
@@ -128,8 +134,12 @@ int cli_search(int argc, char **argv) {
 /* ------------------------------------------------------------------ effnet scale */
 
 static int parse_phis(const char *s, double *phis, int max) {
-  double a, b;
-  if (sscanf(s, "%lf..%lf", &a, &b) == 2 && strstr(s, "..")) {
+  const char *dots = strstr(s, "..");
+  if (dots) { /* A..B: every integer step from A to B */
+    char left[64];
+    double a, b;
+    snprintf(left, sizeof left, "%.*s", (int)(dots - s < 63 ? dots - s : 63), s);
+    if (!cli_double(left, 0, 20, &a) || !cli_double(dots + 2, 0, 20, &b) || b < a) return -1;
     int n = 0;
     for (double p = a; p <= b + 1e-9 && n < max; p += 1) phis[n++] = p;
     return n;

@@ -335,12 +335,14 @@ typedef struct effnet_train_options {
   double weight_decay;     /* < 0: 1e-5 (paper) for rmsprop/sgd, 0.05 for adamw */
   const char *schedule;    /* "exp" (paper: x0.97 every 2.4 epochs; default), "cosine",
                               "constant" */
-  double warmup_epochs;    /* < 0: 5 for exp with >= 30 epochs, otherwise 1 (0 allowed) */
+  double warmup_epochs;    /* < 0: 5 for exp with >= 30 epochs, otherwise 1, at most a tenth
+                              of the run (epochs, or max_steps when that ends it first) */
   double label_smoothing;  /* < 0: 0.1 */
   double dropout;          /* < 0: the variant's (0.2 for B0) */
   double drop_path;        /* < 0: the variant's (0.2) */
   double bn_momentum;      /* PyTorch convention; < 0: 0.1 (TF's decay 0.99 is 0.01) */
-  double ema_decay;        /* 0: no EMA; < 0: 0.9998 (TF: 0.9999); eval uses the EMA */
+  double ema_decay;        /* 0: no EMA; < 0: 1 - 10 / total steps (horizon a tenth of the
+                              run), capped at 0.9998 (timm; TF: 0.9999); eval uses the EMA */
   const char *augment;     /* "auto" (pad-crop+flip for 28x28 IDX, random-resized-crop+flip
                               for folders), "rrc", "crop", "none" */
   double min_scale;        /* random-resized-crop area floor; < 0: 0.08 (folders), 0.35 (IDX) */
@@ -390,6 +392,9 @@ typedef struct effnet_train_callbacks {
 effnet_status effnet_train(const effnet_spec *spec, const effnet_train_options *options,
                            const effnet_train_callbacks *callbacks, effnet_epoch_result *result,
                            effnet_error *err);
+
+/* The number of classes of a DATA argument (as effnet_train reads it). */
+effnet_status effnet_data_classes(const char *data, int *classes, effnet_error *err);
 
 /* Top-1/top-5 of weights on a dataset (the same DATA forms as training: the test split of
  * IDX data, the validation part of an image folder). */

@@ -31,7 +31,7 @@ for split, n in (("train", 512), ("t10k", 128)):
         f.write(struct.pack(">II", magic, n) + labels)
 PY
 
-tiny="--width 0.1 --depth 0.2 --resolution 32 --batch 32 --threads 2"
+tiny="--width 0.1 --depth 0.2 --resolution 32 --batch 32 --threads ${EFFNET_TEST_THREADS:-2}"
 run() { "$effnet" train --data "$tmp/idx" $tiny "$@"; }
 field() { sed -E "s/.*\"$2\": ([^,}]*).*/\1/" "$1"; }
 
@@ -106,7 +106,7 @@ expect 1 "unknown optimizer" --data "$tmp/idx" $tiny --optimizer lion --out "$tm
 expect 2 "needs --data and --out" --model b0
 # a diverging run stops with a clear message before applying the bad step; the last
 # checkpoint stays loadable
-expect 1 "diverged" --data "$tmp/idx" $tiny --lr 1e30 --warmup 0 --checkpoint-every 1 --out "$tmp/nan"
+expect 1 "diverged" --data "$tmp/idx" $tiny --lr 100 --warmup 0 --optimizer sgd --checkpoint-every 1 --out "$tmp/nan"
 "$effnet" info --json >/dev/null 2>&1
 [ -f "$tmp/nan/checkpoint.safetensors" ] && "$effnet" classify --weights "$tmp/nan/checkpoint.safetensors" --size 32 samples/cat.png >/dev/null 2>&1 && ok || bad "checkpoint before divergence not loadable"
 # disk full while checkpointing (a file-size limit makes the write fail): the previous

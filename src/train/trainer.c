@@ -40,12 +40,24 @@ static effnet_status resolve(en_trainer *t, const effnet_spec *spec, int is_idx,
   int adamw = cfg.kind == EN_OPT_ADAMW, sgd = cfg.kind == EN_OPT_SGD;
   o->lr = pick(o->lr, adamw ? 1e-3 : (sgd ? 0.1 : 0.016) * o->batch / 256.0);
   o->weight_decay = pick(o->weight_decay, adamw ? 0.05 : 1e-5);
-  o->warmup_epochs = pick(o->warmup_epochs, !strcmp(o->schedule, "exp") && o->epochs >= 30 ? 5 : 1);
+  /* the run's length in epochs: a step budget may end it long before o->epochs */
+  int64_t per_epoch = t->train ? en_dataset_size(t->train) / o->batch : 0;
+  double length = o->max_steps > 0 && per_epoch > 0
+                      ? fmin((double)o->epochs, (double)o->max_steps / per_epoch) : o->epochs;
+  /* paper: 5 warm-up epochs of 350; short runs warm up for a tenth of their length */
+  double warm = !strcmp(o->schedule, "exp") && length >= 30 ? 5 : 1;
+  o->warmup_epochs = pick(o->warmup_epochs, fmin(warm, 0.1 * length));
   o->label_smoothing = pick(o->label_smoothing, 0.1);
   o->dropout = pick(o->dropout, spec->dropout);
   o->drop_path = pick(o->drop_path, spec->drop_path);
   o->bn_momentum = pick(o->bn_momentum, 0.1);
-  o->ema_decay = pick(o->ema_decay, 0.9998);
+  /* TF's 0.9999 averages over ~10^4 steps, right for 350 ImageNet epochs; a short run would
+   * evaluate weights dominated by its first epochs, so the default horizon is a tenth of the
+   * run (a few hundred steps), capped at timm's 0.9998 */
+  int64_t steps_total = o->max_steps > 0 ? o->max_steps : 0;
+  if (!steps_total && t->train)
+    steps_total = (int64_t)o->epochs * (en_dataset_size(t->train) / (o->batch > 0 ? o->batch : 1));
+  o->ema_decay = pick(o->ema_decay, steps_total > 0 ? fmin(0.9998, fmax(0.9, 1.0 - 10.0 / steps_total)) : 0.9998);
   o->min_scale = pick(o->min_scale, is_idx ? 0.35 : 0.08);
   o->val_fraction = pick(o->val_fraction, 0.1);
   if (o->resolution <= 0) o->resolution = spec->resolution;
@@ -70,7 +82,11 @@ static effnet_status setup_optimizer(en_trainer *t, effnet_error *err) {
   s->warmup_lr = 0.0;
   s->decay_rate = 0.97;
   s->decay_epochs = 2.4;
-  s->total_epochs = t->o.epochs;
+  /* cosine ends where the run ends: at the step budget when that comes first */
+  int64_t per_epoch = en_dataset_size(t->train) / t->o.batch;
+  s->total_epochs = t->o.max_steps > 0 && per_epoch > 0
+                        ? fmin((double)t->o.epochs, (double)t->o.max_steps / per_epoch)
+                        : t->o.epochs;
   s->min_lr = 0.0;
   if (!strcmp(t->o.schedule, "exp")) s->kind = EN_SCHED_EXP;
   else if (!strcmp(t->o.schedule, "cosine")) s->kind = EN_SCHED_COSINE;
@@ -454,10 +470,23 @@ effnet_status effnet_evaluate(effnet_model *model, const char *data, int batch, 
   memset(&t, 0, sizeof t);
   t.model = model;
   t.o.min_scale = 1.0;
+  t.o.augment = "none";
   if (st == EFFNET_OK) st = setup_augment(&t, is_idx, err);
   int res = resolution > 0 ? resolution : model->arch.spec.resolution;
   if (st == EFFNET_OK)
     st = en_evaluate(model, test, &t.aug_test, res, batch > 0 ? batch : 64, 0, result, NULL, err);
+  en_dataset_free(train);
+  en_dataset_free(test);
+  return st;
+}
+
+effnet_status effnet_data_classes(const char *data, int *classes, effnet_error *err) {
+  if (!classes) return en_fail(err, EFFNET_E_ARGUMENT, "effnet_data_classes: NULL classes");
+  *classes = 0;
+  en_dataset *train = NULL, *test = NULL;
+  int is_idx = 0;
+  effnet_status st = en_open_data(data, 0.1, &train, &test, &is_idx, NULL, err);
+  if (st == EFFNET_OK) *classes = en_dataset_classes(train);
   en_dataset_free(train);
   en_dataset_free(test);
   return st;
