@@ -197,28 +197,74 @@ static int reap(state *st, slot *slots, int workers) {
   return 0;
 }
 
+/* The earlier run of the plan that trains the same network with the same seed, or -1. */
+static long twin_of(const state *st, size_t index) {
+  const search_run *r = &st->plan->runs[index];
+  for (size_t i = 0; i < index; i++) {
+    const search_run *q = &st->plan->runs[i];
+    if (r->arch[0] && !strcmp(q->arch, r->arch) && q->row.seed == r->row.seed) return (long)i;
+  }
+  return -1;
+}
+
+/* A row for r from its finished twin's (same network, same seed: same result). */
+static int copy_twin(state *st, size_t index, long twin) {
+  search_run *r = &st->plan->runs[index], *t = &st->plan->runs[twin];
+  for (size_t i = 0; i < st->count; i++)
+    if (search_row_same_run(&st->rows[i], &t->row)) {
+      r->row.accuracy = st->rows[i].accuracy;
+      r->row.seconds = 0.0;
+      st->done++;
+      if (record(st, r)) return -1;
+      printf("[%zu/%zu] %-16s a %.3g b %.3g g %.3g seed %llu: the same network as %s "
+             "after rounding: top-1 %.2f%%, not trained again\n", st->done, st->total,
+             r->row.mode, r->row.alpha, r->row.beta, r->row.gamma,
+             (unsigned long long)r->row.seed, t->key, 100 * r->row.accuracy);
+      return 1;
+    }
+  return 0; /* twin not finished yet */
+}
+
+/* Starts what can start now (a run whose twin is still training waits for it); -1 on error. */
+static int fill(state *st, slot *slots, unsigned char *started, int *active) {
+  const search_options *o = st->o;
+  for (size_t i = 0; i < st->plan->count && *active < o->workers; i++) {
+    search_run *r = &st->plan->runs[i];
+    if (started[i]) continue;
+    if (finished(st, r)) {
+      started[i] = 1;
+      continue;
+    }
+    long twin = twin_of(st, i);
+    if (twin >= 0) {
+      int c = copy_twin(st, i, twin);
+      if (c < 0) return -1;
+      if (c > 0) started[i] = 1;
+      if (c > 0 || started[twin]) continue;
+    }
+    int k = 0;
+    while (slots[k].pid) k++;
+    if (start_run(o, r, &slots[k], i)) return -1;
+    started[i] = 1;
+    (*active)++;
+  }
+  return 0;
+}
+
 static int run_all(state *st) {
   const search_options *o = st->o;
   slot *slots = calloc((size_t)o->workers, sizeof *slots);
-  if (!slots) return -1;
-  int active = 0, rc = 0;
-  size_t next = 0;
-  for (;;) {
-    while (active < o->workers && next < st->plan->count && !rc) {
-      search_run *r = &st->plan->runs[next];
-      size_t index = next++;
-      if (finished(st, r)) continue;
-      int k = 0;
-      while (slots[k].pid) k++;
-      if (start_run(o, r, &slots[k], index)) rc = -1;
-      else active++;
-    }
-    if (active == 0) break;
+  unsigned char *started = calloc(st->plan->count + 1, 1);
+  int active = 0, rc = (!slots || !started) ? -1 : 0;
+  while (!rc) {
+    rc = fill(st, slots, started, &active);
+    if (rc || active == 0) break;
     if (reap(st, slots, o->workers)) rc = -1;
     active = 0;
     for (int k = 0; k < o->workers; k++) active += slots[k].pid != 0;
   }
   free(slots);
+  free(started);
   return rc;
 }
 

@@ -89,6 +89,9 @@ typedef struct search_run {
   search_row row;       /* filled except accuracy and seconds */
   effnet_spec spec;
   char key[160];        /* folder name under OUT/runs/ */
+  char arch[256];       /* the built network (stem, head, stage channels and repeats, input
+                           side): rounding maps some distinct (alpha, beta, gamma) to one
+                           network, which is then trained once per seed */
 } search_run;
 
 typedef struct search_plan {

@@ -8,6 +8,18 @@
 #include "cli.h"
 #include "search.h"
 
+static void arch_signature(char *buf, size_t size, const effnet_spec *spec) {
+  effnet_info info;
+  effnet_error err = {{0}};
+  buf[0] = 0;
+  if (effnet_spec_describe(spec, 0, 0, &info, &err) != EFFNET_OK) return;
+  size_t n = (size_t)snprintf(buf, size, "%d:%d:%d:%d", spec->family, info.input_h,
+                              info.stem_channels, info.head_channels);
+  for (int s = 0; s < info.num_stages && n < size; s++)
+    n += (size_t)snprintf(buf + n, size - n, ":%dx%d", info.stages[s].out_channels,
+                          info.stages[s].repeats);
+}
+
 static int push(search_plan *p, const char *mode, const effnet_candidate *c, uint64_t seed) {
   if (p->count == p->cap) {
     size_t cap = p->cap ? p->cap * 2 : 64;
@@ -31,6 +43,7 @@ static int push(search_plan *p, const char *mode, const effnet_candidate *c, uin
   r->spec = c->spec;
   snprintf(r->key, sizeof r->key, "%s_a%.4g_b%.4g_g%.4g_s%llu", mode, c->alpha, c->beta,
            c->gamma, (unsigned long long)seed);
+  arch_signature(r->arch, sizeof r->arch, &c->spec);
   return 0;
 }
 

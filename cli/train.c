@@ -167,8 +167,8 @@ int cli_train(int argc, char **argv) {
   int pr = parse(argc, argv, &o, &m);
   if (pr < 0) return 0;
   if (pr) return 2;
-  if (!o.data || !o.out_dir) {
-    fprintf(stderr, "effnet: train needs --data and --out\n");
+  if ((!o.data && !o.resume) || !o.out_dir) { /* a resume reads --data from its checkpoint */
+    fprintf(stderr, "effnet: train needs --data and --out (--resume: --out)\n");
     train_usage();
     return 2;
   }

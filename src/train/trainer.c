@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/rng.h"
@@ -408,6 +410,25 @@ static void trainer_free(en_trainer *t) {
   free(t);
 }
 
+/* A run killed while writing leaves its temp file (NAME.tmp.PID) behind: remove those of a
+ * previous process; the files they were meant to replace are intact. */
+static void remove_stale_temps(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return;
+  static const char *const ours[] = {"checkpoint.safetensors.tmp.", "model.safetensors.tmp.",
+                                     "log.jsonl.tmp."};
+  char mine[32], path[4400];
+  snprintf(mine, sizeof mine, ".tmp.%ld", (long)getpid());
+  struct dirent *e;
+  while ((e = readdir(d)))
+    for (size_t k = 0; k < sizeof ours / sizeof ours[0]; k++)
+      if (!strncmp(e->d_name, ours[k], strlen(ours[k])) && !strstr(e->d_name, mine)) {
+        snprintf(path, sizeof path, "%.4000s/%.255s", dir, e->d_name);
+        unlink(path);
+      }
+  closedir(d);
+}
+
 static effnet_status prepare(en_trainer *t, const effnet_spec *spec, char strings[4][4096],
                              effnet_error *err) {
   const char *dir = t->o.out_dir;
@@ -417,6 +438,7 @@ static effnet_status prepare(en_trainer *t, const effnet_spec *spec, char string
   snprintf(t->model_path, sizeof t->model_path, "%s/model.safetensors", dir);
   snprintf(t->log_path, sizeof t->log_path, "%s/log.jsonl", dir);
   effnet_status st = make_dirs(dir, err);
+  if (st == EFFNET_OK) remove_stale_temps(dir);
   if (st == EFFNET_OK && t->o.resume) st = en_ckpt_merge_options(t->ckpt_path, &t->o, strings, err);
   int is_idx = 0;
   if (st == EFFNET_OK)
