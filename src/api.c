@@ -98,7 +98,8 @@ effnet_status effnet_model_forward(effnet_model *m, const float *input, int n, i
   m->error.message[0] = 0;
   effnet_status st = check_input(m, input, n, h, w, logits);
   if (st != EFFNET_OK) return st;
-  if (!m->folded_valid) {
+  if (!m->folded_valid) { /* refolding after the parameters changed (training evaluates) */
+    en_folded_free(&m->folded);
     st = en_fold(&m->folded, &m->arch, &m->params, m->arch.spec.bn_eps, &m->error);
     if (st != EFFNET_OK) return st;
     m->folded_valid = 1;

@@ -169,6 +169,9 @@ static void test_vexp(void) {
   CHECK_MSG(worst_swish < 4e-7, "vswish max rel err %g", worst_swish);
   CHECK(en_vswish(-1000.0f) == 0.0f || fabsf(en_vswish(-1000.0f)) < 1e-30f);
   CHECK(en_vswish(1000.0f) == 1000.0f);
+  /* NaN (a diverged model) stays NaN through swish, with no undefined int conversion inside */
+  CHECK(isnan(en_vswish(NAN)));
+  CHECK(isfinite(en_vexpf(NAN)));
   CHECK(en_vsigmoid(-200.0f) >= 0.0f && en_vsigmoid(-200.0f) < 1e-37f);
   CHECK(en_vsigmoid(200.0f) == 1.0f);
 }

@@ -13,7 +13,11 @@
 #include <string.h>
 
 static inline __attribute__((always_inline)) float en_vexpf(float x) {
-  x = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
+  /* written so that NaN (weights gone to infinity) becomes -87.3 here and never reaches the
+   * int conversion below; swish keeps it NaN through its numerator x, and an SE gate's NaN
+   * input comes from activations that stay NaN through x * gate */
+  x = x > -87.3f ? x : -87.3f;
+  x = x < 88.7f ? x : 88.7f;
   /* round to nearest by the 1.5 * 2^23 trick: plain adds, so it vectorises on any SIMD */
   float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   float r = x - n * 0.693359375f;   /* ln 2, high part (exact in float) */
@@ -25,7 +29,7 @@ static inline __attribute__((always_inline)) float en_vexpf(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  int32_t bits = ((int32_t)n + 127) << 23;
+  uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
   float scale;
   memcpy(&scale, &bits, sizeof scale);
   return p * scale;
