@@ -43,8 +43,9 @@ static void fast_pointwise(float *out, const float *in, const float *w, const fl
   bias_act_rows(out, bias, rows, cout, act);
 }
 
-/* Patches of one image: row (oy, ox), columns (ky, kx, ci) matching OHWI weights. */
-static void im2col(float *cols, const float *in, const en_conv_desc *d) {
+/* Patches of one image: row (oy, ox), columns (ky, kx, ci) matching OHWI weights. Shared with
+ * the stem's weight gradient (src/train/tkernels.c). */
+void en_im2col(float *cols, const float *in, const en_conv_desc *d) {
   int k = d->kernel;
   int64_t row_len = (int64_t)k * k * d->cin;
 #pragma omp parallel for schedule(static)
@@ -75,7 +76,7 @@ static void fast_conv(float *out, const float *in, const float *w, const float *
   for (int b = 0; b < d->n; b++) {
     const float *src = in + (int64_t)b * d->h * d->w * d->cin;
     float *dst = out + (int64_t)b * opix * d->cout;
-    im2col(scratch, src, d);
+    en_im2col(scratch, src, d);
     fast_pointwise(dst, scratch, w, bias, opix, (int)k2c, d->cout, d->act);
   }
 }

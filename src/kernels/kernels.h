@@ -56,6 +56,9 @@ extern const en_kernels en_kernels_ref;  /* naive reference: the oracle */
 extern const en_kernels en_kernels_fast; /* fast where available, reference elsewhere */
 
 size_t en_conv_scratch_floats(const en_conv_desc *d);
+/* One image's patches for a dense conv: cols (oh * ow, k * k * cin), columns ordered
+ * (ky, kx, ci) like OHWI weights; zeros where the window leaves the image. */
+void en_im2col(float *cols, const float *in, const en_conv_desc *d);
 
 /* Scalar activations shared by all kernels (and by tests). */
 float en_activate(float x, en_act act);

@@ -207,16 +207,29 @@ static effnet_status restore_position(en_trainer *t, const json_value *root, con
   return restore_log(t, json_get(root, "log"), path, err);
 }
 
-effnet_status en_ckpt_restore(en_trainer *t, effnet_error *err) {
-  const char *path = t->ckpt_path;
-  st_file *f = NULL;
-  json_doc *doc = NULL;
-  effnet_status st = st_open(&f, path, err);
-  const char *state = st == EFFNET_OK ? st_metadata(f, "effnet.train") : NULL;
+/* The checkpoint at path and its parsed "effnet.train" state; both NULL on failure. */
+static effnet_status open_state(const char *path, st_file **f, json_doc **doc,
+                                effnet_error *err) {
+  *f = NULL;
+  *doc = NULL;
+  effnet_status st = st_open(f, path, err);
+  const char *state = st == EFFNET_OK ? st_metadata(*f, "effnet.train") : NULL;
   if (st == EFFNET_OK && !state)
     st = en_fail(err, EFFNET_E_FORMAT, "%s: not an effnet training checkpoint (no effnet.train "
                  "metadata); use --init to start from these weights", path);
-  if (st == EFFNET_OK) st = json_parse(&doc, state, strlen(state), NULL, path, err);
+  if (st == EFFNET_OK) st = json_parse(doc, state, strlen(state), NULL, path, err);
+  if (st != EFFNET_OK) {
+    st_close(*f);
+    *f = NULL;
+  }
+  return st;
+}
+
+effnet_status en_ckpt_restore(en_trainer *t, effnet_error *err) {
+  const char *path = t->ckpt_path;
+  st_file *f;
+  json_doc *doc;
+  effnet_status st = open_state(path, &f, &doc, err);
   if (st == EFFNET_OK) st = restore_position(t, json_root(doc), path, err);
   int64_t total = t->model->params.total;
   if (st == EFFNET_OK) st = restore_block(f, "train.optim.state1", t->opt.state1, total, path, err);
@@ -261,14 +274,9 @@ static effnet_status merge_number(const json_value *o, const char *key, double *
 
 effnet_status en_ckpt_merge_options(const char *path, effnet_train_options *o,
                                     char strings[4][4096], effnet_error *err) {
-  st_file *f = NULL;
-  json_doc *doc = NULL;
-  effnet_status st = st_open(&f, path, err);
-  const char *state = st == EFFNET_OK ? st_metadata(f, "effnet.train") : NULL;
-  if (st == EFFNET_OK && !state)
-    st = en_fail(err, EFFNET_E_FORMAT, "%s: not an effnet training checkpoint (no effnet.train "
-                 "metadata)", path);
-  if (st == EFFNET_OK) st = json_parse(&doc, state, strlen(state), NULL, path, err);
+  st_file *f;
+  json_doc *doc;
+  effnet_status st = open_state(path, &f, &doc, err);
   const json_value *opts = st == EFFNET_OK ? json_get(json_root(doc), "options") : NULL;
   if (st == EFFNET_OK && !opts) st = en_fail(err, EFFNET_E_FORMAT, "%s: no options recorded", path);
   if (st == EFFNET_OK) st = merge_string(opts, "data", &o->data, strings[0], 4096, path, err);

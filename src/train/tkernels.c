@@ -23,28 +23,6 @@ enum {
 
 /* ---- stem conv ---- */
 
-/* Patches of one image: row (oy, ox), columns (ky, kx, ci) matching OHWI weights (as in
- * kernels/fast.c, whose copy is private to the inference kernels). */
-static void im2col(float *cols, const float *in, const en_conv_desc *d) {
-  int k = d->kernel;
-  int64_t row_len = (int64_t)k * k * d->cin;
-#pragma omp parallel for schedule(static)
-  for (int oy = 0; oy < d->oh; oy++)
-    for (int ox = 0; ox < d->ow; ox++) {
-      float *dst = cols + ((int64_t)oy * d->ow + ox) * row_len;
-      for (int ky = 0; ky < k; ky++) {
-        int iy = oy * d->stride - d->pad_top + ky;
-        for (int kx = 0; kx < k; kx++, dst += d->cin) {
-          int ix = ox * d->stride - d->pad_left + kx;
-          if (iy < 0 || iy >= d->h || ix < 0 || ix >= d->w)
-            memset(dst, 0, (size_t)d->cin * sizeof *dst);
-          else
-            memcpy(dst, in + ((int64_t)iy * d->w + ix) * d->cin, (size_t)d->cin * sizeof *dst);
-        }
-      }
-    }
-}
-
 /* out_img = cols . w^T per image, so dw = sum over images of dout_img^T . cols. */
 void en_conv_backward_weight(float *dw, const float *dout, const float *in,
                              const en_conv_desc *d, float *scratch) {
@@ -56,7 +34,7 @@ void en_conv_backward_weight(float *dw, const float *dout, const float *in,
   for (int b = 0; b < d->n; b++) {
     const float *cols = in + (int64_t)b * d->h * d->w * d->cin;
     if (en_conv_scratch_floats(d) != 0) {
-      im2col(scratch, cols, d);
+      en_im2col(scratch, cols, d);
       cols = scratch;
     }
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d->cout, (int)k2c, (int)opix, 1.0f,
