@@ -70,8 +70,12 @@ static void test_conv(void) {
 }
 
 static void test_depthwise(void) {
-  for (int t = 0; t < 200; t++) {
+  for (int t = 0; t < 240; t++) {
     en_conv_desc d = random_desc(1);
+    /* every third case has the wide channel counts of real blocks (many 16-channel blocks, a
+     * ragged last one), where the fast kernel fuses the pooling instead of a second pass */
+    static const int wide[] = {48, 96, 100, 144, 232};
+    if (t % 3 == 0) d.cin = d.cout = wide[irand(0, 4)];
     size_t in_n = (size_t)d.n * d.h * d.w * d.cin, out_n = (size_t)d.n * d.oh * d.ow * d.cout;
     float *in = randv(in_n), *w = randv((size_t)d.kernel * d.kernel * d.cin);
     float *bias = randv(d.cin), *a = randv(out_n), *b = randv(out_n);
@@ -96,14 +100,16 @@ static void test_pointwise_linear_pool_add(void) {
     en_kernels_fast.pointwise(b, in, w, bias, rows, cin, cout, act);
     CHECK_MSG(rel_err(b, a, (size_t)rows * cout) < 1e-5, "pointwise %lld x %d -> %d",
               (long long)rows, cin, cout);
-    int n = irand(1, 4);
-    en_kernels_ref.linear(a, in, w, bias, n, cin, cout);
-    en_kernels_fast.linear(b, in, w, bias, n, cin, cout);
-    CHECK(rel_err(b, a, (size_t)n * cout) < 1e-5);
+    int n = irand(1, rows < 4 ? (int)rows : 4); /* rows of `in` used as n inputs */
+    float *la = randv((size_t)n * (cin + cout)), *lb = randv((size_t)n * (cin + cout));
+    en_kernels_ref.linear(la, in, w, bias, n, cin, cout);
+    en_kernels_fast.linear(lb, in, w, bias, n, cin, cout);
+    CHECK(rel_err(lb, la, (size_t)n * cout) < 1e-5);
     int64_t hw = rows / n;
-    en_kernels_ref.pool(a, in, n, hw, cin);
-    en_kernels_fast.pool(b, in, n, hw, cin);
-    CHECK(rel_err(b, a, (size_t)n * cin) < 1e-5);
+    en_kernels_ref.pool(la, in, n, hw, cin);
+    en_kernels_fast.pool(lb, in, n, hw, cin);
+    CHECK(rel_err(lb, la, (size_t)n * cin) < 1e-5);
+    free(la), free(lb);
     memcpy(a, in, (size_t)rows * sizeof(float));
     memcpy(b, in, (size_t)rows * sizeof(float));
     en_kernels_ref.add(a, w, rows < cout * cin ? rows : cout * cin);
@@ -128,6 +134,65 @@ static void test_se(void) {
     en_kernels_fast.se(xb, pool, w1, b1, w2, b2, n, hw, C, se, act, scratch);
     CHECK_MSG(rel_err(xb, xa, xn) < 1e-5, "se n%d C%d se%d hw%lld", n, C, se, (long long)hw);
     free(x), free(xa), free(xb), free(pool), free(w1), free(b1), free(w2), free(b2), free(scratch);
+  }
+}
+
+/* The packed GEMM: the reference (which reads the packed layout) against ref pointwise on the
+ * plain weights plus a residual, then the fast kernel against the reference. Shapes cover the
+ * micro-kernel's row and panel tails, more input channels than one KC block (256) and the
+ * split over panel groups (few rows, many output channels). */
+static void test_gemm(void) {
+  for (int t = 0; t < 160; t++) {
+    int64_t rows = t % 4 == 0 ? irand(1, 13) : irand(1, 400);
+    int cin = t % 5 == 0 ? irand(250, 700) : irand(1, 70);
+    int cout = t % 4 == 0 ? irand(60, 340) : irand(1, 70);
+    en_act act = (en_act)irand(0, 3);
+    size_t on = (size_t)rows * cout;
+    float *in = randv((size_t)rows * cin), *w = randv((size_t)cout * cin), *bias = randv(cout);
+    float *res = randv(on), *plain = randv(on), *a = randv(on), *b = randv(on);
+    float *packed = randv(en_gemm_packed_floats(cin, cout));
+    en_gemm_pack(packed, w, cin, cout);
+    const float *bias_or_null = t % 3 == 1 ? NULL : bias, *res_or_null = t % 2 ? res : NULL;
+    en_kernels_ref.pointwise(plain, in, w, bias_or_null, rows, cin, cout, act);
+    if (res_or_null)
+      for (size_t i = 0; i < on; i++) plain[i] += res[i];
+    en_kernels_ref.gemm(a, in, packed, bias_or_null, res_or_null, rows, cin, cout, act);
+    en_kernels_fast.gemm(b, in, packed, bias_or_null, res_or_null, rows, cin, cout, act);
+    CHECK_MSG(rel_err(a, plain, on) < 1e-6, "gemm ref vs pointwise %lld x %d -> %d",
+              (long long)rows, cin, cout);
+    CHECK_MSG(rel_err(b, a, on) < 1e-5, "gemm fast %lld x %d -> %d act %d: %g", (long long)rows,
+              cin, cout, act, rel_err(b, a, on));
+    free(in), free(w), free(bias), free(res), free(plain), free(a), free(b), free(packed);
+  }
+}
+
+/* se_gate + gate folded into packed projection weights == se (scales x) + plain GEMM. */
+static void test_se_gate_folded(void) {
+  for (int t = 0; t < 40; t++) {
+    int n = irand(1, 3), C = irand(1, 67), se = irand(1, 17), cout = irand(1, 40);
+    int64_t hw = irand(1, 50);
+    size_t xn = (size_t)n * hw * C, on = (size_t)n * hw * cout;
+    float *x = randv(xn), *pool = randv((size_t)n * C), *w1 = randv((size_t)se * C);
+    float *b1 = randv(se), *w2 = randv((size_t)se * C), *b2 = randv(C);
+    float *scratch = randv((size_t)se + C), *gate = randv((size_t)n * C);
+    float *pw = randv((size_t)cout * C), *packed = randv(en_gemm_packed_floats(C, cout));
+    float *gated = randv(en_gemm_packed_floats(C, cout)), *want = randv(on), *got = randv(on);
+    en_gemm_pack(packed, pw, C, cout);
+    const en_kernels *ks[] = {&en_kernels_ref, &en_kernels_fast};
+    for (int k = 0; k < 2; k++) {
+      ks[k]->se_gate(gate, pool, w1, b1, w2, b2, n, hw, C, se, EN_ACT_SWISH, scratch);
+      for (int b = 0; b < n; b++) {
+        en_gemm_pack_scaled(gated, packed, gate + (size_t)b * C, C, cout);
+        ks[k]->gemm(got + (size_t)b * hw * cout, x + (size_t)b * hw * C, gated, NULL, NULL, hw,
+                    C, cout, EN_ACT_NONE);
+      }
+      ks[k]->se(x, pool, w1, b1, w2, b2, n, hw, C, se, EN_ACT_SWISH, scratch);
+      ks[k]->gemm(want, x, packed, NULL, NULL, (int64_t)n * hw, C, cout, EN_ACT_NONE);
+      CHECK_MSG(rel_err(got, want, on) < 1e-5, "%s: gate folded into weights n%d C%d -> %d",
+                ks[k]->name, n, C, cout);
+    }
+    free(x), free(pool), free(w1), free(b1), free(w2), free(b2), free(scratch), free(gate);
+    free(pw), free(packed), free(gated), free(want), free(got);
   }
 }
 
@@ -183,5 +248,7 @@ int main(void) {
   test_depthwise();
   test_pointwise_linear_pool_add();
   test_se();
+  test_gemm();
+  test_se_gate_folded();
   return TEST_SUMMARY();
 }

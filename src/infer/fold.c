@@ -11,6 +11,8 @@
 typedef struct carver {
   float *base;
   size_t used;
+  float *plain; /* staging for a weight before it is packed (largest 1x1 or stem weight) */
+  size_t plain_max;
 } carver;
 
 static float *carve(carver *c, size_t floats) {
@@ -60,22 +62,33 @@ static void copy_param(float *dst, const en_params *p, int index) {
   memcpy(dst, en_param_ptr(p, index), (size_t)p->table[index].numel * sizeof(float));
 }
 
+/* A dense conv (1x1, or the stem as an im2col GEMM over (ky, kx, ci)) folded and packed for the
+ * kernels' gemm (kernels.h): (cout, k * k * cin) -> panels. */
+static float *packed_dense(carver *c, float **bias, const en_params *p, int w_index,
+                           en_bn_ref bn, float eps, double *scale) {
+  const en_param *e = &p->table[w_index];
+  int cout = e->shape[0], cols = e->shape[1] * e->shape[2] * e->shape[3];
+  float *dst = carve(c, en_gemm_packed_floats(cols, cout));
+  *bias = carve(c, (size_t)cout);
+  if ((size_t)e->numel > c->plain_max) c->plain_max = (size_t)e->numel;
+  if (c->base) {
+    fold_dense(c->plain, *bias, p, w_index, bn, eps, scale);
+    en_gemm_pack(dst, c->plain, cols, cout);
+  }
+  return dst;
+}
+
 /* Lay out (or, with c->base set, fill) every folded tensor. */
 static void fold_all(carver *c, en_folded *f, const en_arch *a, const en_params *p, float eps,
                      double *scale) {
   int fill = c->base != NULL;
-  f->stem_w = carve(c, (size_t)a->stem_ch * 27);
-  f->stem_b = carve(c, (size_t)a->stem_ch);
-  if (fill) fold_dense(f->stem_w, f->stem_b, p, p->stem_w, p->stem_bn, eps, scale);
+  f->stem_w = packed_dense(c, &f->stem_b, p, p->stem_w, p->stem_bn, eps, scale);
   for (int i = 0; i < a->num_blocks; i++) {
     const en_block *b = &a->blocks[i];
     const en_block_ref *r = &p->blocks[i];
     en_folded_block *fb = &f->blocks[i];
-    if (r->expand_w >= 0) {
-      fb->expand_w = carve(c, (size_t)b->mid_ch * b->in_ch);
-      fb->expand_b = carve(c, (size_t)b->mid_ch);
-      if (fill) fold_dense(fb->expand_w, fb->expand_b, p, r->expand_w, r->expand_bn, eps, scale);
-    }
+    if (r->expand_w >= 0)
+      fb->expand_w = packed_dense(c, &fb->expand_b, p, r->expand_w, r->expand_bn, eps, scale);
     fb->dw_w = carve(c, (size_t)b->mid_ch * b->kernel * b->kernel);
     fb->dw_b = carve(c, (size_t)b->mid_ch);
     if (fill) fold_depthwise(fb->dw_w, fb->dw_b, p, r->dw_w, r->dw_bn, eps, scale);
@@ -91,18 +104,13 @@ static void fold_all(carver *c, en_folded *f, const en_arch *a, const en_params 
         copy_param(fb->se_b2, p, r->se_expand_b);
       }
     }
-    fb->project_w = carve(c, (size_t)b->out_ch * b->mid_ch);
-    fb->project_b = carve(c, (size_t)b->out_ch);
-    if (fill) fold_dense(fb->project_w, fb->project_b, p, r->project_w, r->project_bn, eps, scale);
+    fb->project_w = packed_dense(c, &fb->project_b, p, r->project_w, r->project_bn, eps, scale);
   }
-  int last = a->blocks[a->num_blocks - 1].out_ch;
-  f->head_w = carve(c, (size_t)a->head_ch * last);
-  f->head_b = carve(c, (size_t)a->head_ch);
-  if (fill) fold_dense(f->head_w, f->head_b, p, p->head_w, p->head_bn, eps, scale);
-  f->fc_w = carve(c, (size_t)a->num_classes * a->head_ch);
+  f->head_w = packed_dense(c, &f->head_b, p, p->head_w, p->head_bn, eps, scale);
+  f->fc_w = carve(c, en_gemm_packed_floats(a->head_ch, a->num_classes));
   f->fc_b = carve(c, (size_t)a->num_classes);
   if (fill) {
-    copy_param(f->fc_w, p, p->fc_w);
+    en_gemm_pack(f->fc_w, en_param_ptr(p, p->fc_w), a->head_ch, a->num_classes);
     copy_param(f->fc_b, p, p->fc_b);
   }
 }
@@ -119,16 +127,19 @@ effnet_status en_fold(en_folded *f, const en_arch *a, const en_params *p, float 
   memset(f, 0, sizeof *f);
   f->blocks = calloc((size_t)a->num_blocks, sizeof *f->blocks);
   double *scale = malloc((size_t)max_channels(a) * sizeof *scale);
-  carver sizing = {NULL, 0};
+  carver sizing = {NULL, 0, NULL, 0};
   if (f->blocks && scale) fold_all(&sizing, f, a, p, eps, scale);
-  if (f->blocks && scale) f->data = aligned_alloc(64, sizing.used * sizeof(float));
-  if (!f->blocks || !scale || !f->data) {
+  float *plain = f->blocks && scale ? malloc(sizing.plain_max * sizeof(float)) : NULL;
+  if (plain) f->data = aligned_alloc(64, sizing.used * sizeof(float));
+  if (!f->blocks || !scale || !plain || !f->data) {
     free(scale);
+    free(plain);
     en_folded_free(f);
     return en_fail(err, EFFNET_E_NOMEM, "out of memory (folded weights)");
   }
-  carver filling = {f->data, 0};
+  carver filling = {f->data, 0, plain, sizing.plain_max};
   fold_all(&filling, f, a, p, eps, scale);
+  free(plain);
   free(scale);
   return EFFNET_OK;
 }

@@ -52,8 +52,45 @@ static void to_nhwc(float *dst, const float *src, int n, int h, int w) {
       for (int c = 0; c < 3; c++) dst[((int64_t)b * hw + p) * 3 + c] = src[((int64_t)b * 3 + c) * hw + p];
 }
 
-/* One MBConv block: [expand 1x1] -> depthwise -> [SE] -> project 1x1 -> [+ identity].
- * Drop-connect is the identity at inference. */
+/* The SE gate scales the projection's input channels; whichever is smaller gets multiplied:
+ * the activations (hw x mid: late stages, where hw is small) or, per image, the projection's
+ * packed weights (mid x out: early stages), since (x * gate) . W^T == x . (W diag(gate))^T. */
+static int gate_on_activations(const en_block *b, int64_t hw) {
+  return hw * b->mid_ch <= (int64_t)en_gemm_packed_floats(b->mid_ch, b->out_ch);
+}
+
+static void squeeze_excite(const en_forward_args *a, const en_block *b,
+                           const en_folded_block *f, int64_t hw) {
+  en_plan *p = a->plan;
+  if (gate_on_activations(b, hw))
+    a->kernels->se(p->dw, p->pool, f->se_w1, f->se_b1, f->se_w2, f->se_b2, p->n, hw, b->mid_ch,
+                   b->se_ch, a->arch->act, p->se_scratch);
+  else
+    a->kernels->se_gate(p->gate, p->pool, f->se_w1, f->se_b1, f->se_w2, f->se_b2, p->n, hw,
+                        b->mid_ch, b->se_ch, a->arch->act, p->se_scratch);
+}
+
+/* The projection 1x1 conv, the skip connection fused into the GEMM's epilogue. */
+static void project(const en_forward_args *a, const en_block *b, const en_folded_block *f,
+                    const float *residual, float *out, int64_t hw) {
+  const en_kernels *k = a->kernels;
+  en_plan *p = a->plan;
+  if (!f->se_w1 || gate_on_activations(b, hw)) {
+    k->gemm(out, p->dw, f->project_w, f->project_b, residual, p->n * hw, b->mid_ch, b->out_ch,
+            EN_ACT_NONE);
+    return;
+  }
+  for (int i = 0; i < p->n; i++) {
+    int64_t in_at = i * hw * b->mid_ch, out_at = i * hw * b->out_ch;
+    en_gemm_pack_scaled(p->gated_w, f->project_w, p->gate + (int64_t)i * b->mid_ch, b->mid_ch,
+                        b->out_ch);
+    k->gemm(out + out_at, p->dw + in_at, p->gated_w, f->project_b,
+            residual ? residual + out_at : NULL, hw, b->mid_ch, b->out_ch, EN_ACT_NONE);
+  }
+}
+
+/* One MBConv block: [expand 1x1] -> depthwise (+ SE pooling) -> [SE gate] -> project 1x1
+ * [+ identity]. Drop-connect is the identity at inference. */
 static fmap run_block(const en_forward_args *a, const en_block *b, const en_folded_block *f,
                       fmap x, float *out) {
   const en_kernels *k = a->kernels;
@@ -63,8 +100,8 @@ static fmap run_block(const en_forward_args *a, const en_block *b, const en_fold
   fmap e = x;
   if (f->expand_w) {
     TIMED(a, EFFNET_OP_POINTWISE, in_rows * b->in_ch * b->mid_ch,
-          k->pointwise(p->expanded, x.data, f->expand_w, f->expand_b, in_rows, b->in_ch,
-                       b->mid_ch, act));
+          k->gemm(p->expanded, x.data, f->expand_w, f->expand_b, NULL, in_rows, b->in_ch,
+                  b->mid_ch, act));
     e.data = p->expanded;
     e.c = b->mid_ch;
   }
@@ -74,14 +111,22 @@ static fmap run_block(const en_forward_args *a, const en_block *b, const en_fold
         k->depthwise(p->dw, e.data, f->dw_w, f->dw_b, &d, f->se_w1 ? p->pool : NULL));
   if (f->se_w1)
     TIMED(a, EFFNET_OP_SE, (int64_t)p->n * 2 * b->mid_ch * b->se_ch,
-          k->se(p->dw, p->pool, f->se_w1, f->se_b1, f->se_w2, f->se_b2, p->n, hw, b->mid_ch,
-                b->se_ch, act, p->se_scratch));
+          squeeze_excite(a, b, f, hw));
   TIMED(a, EFFNET_OP_POINTWISE, p->n * hw * b->mid_ch * b->out_ch,
-        k->pointwise(out, p->dw, f->project_w, f->project_b, p->n * hw, b->mid_ch, b->out_ch,
-                     EN_ACT_NONE));
-  if (b->has_skip) TIMED(a, EFFNET_OP_ADD, 0, k->add(out, x.data, p->n * hw * b->out_ch));
+        project(a, b, f, b->has_skip ? x.data : NULL, out, hw));
   fmap y = {out, d.oh, d.ow, b->out_ch};
   return y;
+}
+
+/* The stem as one GEMM per image over its 3x3x3 patches. */
+static void stem(const en_forward_args *a, const en_conv_desc *d, const float *in, float *out) {
+  en_plan *p = a->plan;
+  int64_t opix = (int64_t)d->oh * d->ow;
+  for (int i = 0; i < d->n; i++) {
+    en_im2col(p->im2col, in + (int64_t)i * d->h * d->w * d->cin, d);
+    a->kernels->gemm(out + i * opix * d->cout, p->im2col, a->weights->stem_w, a->weights->stem_b,
+                     NULL, opix, 9 * d->cin, d->cout, d->act);
+  }
 }
 
 void en_forward(const en_forward_args *a, const float *input, float *logits) {
@@ -93,7 +138,7 @@ void en_forward(const en_forward_args *a, const float *input, float *logits) {
   TIMED(a, EFFNET_OP_LAYOUT, 0, to_nhwc(img.data, input, p->n, p->h, p->w));
   en_conv_desc d = conv_desc(a, &img, arch->stem_ch, 3, 2, arch->act);
   TIMED(a, EFFNET_OP_STEM, (int64_t)p->n * d.oh * d.ow * arch->stem_ch * 27,
-        k->conv(p->pong, img.data, f->stem_w, f->stem_b, &d, p->im2col));
+        stem(a, &d, img.data, p->pong));
   fmap x = {p->pong, d.oh, d.ow, arch->stem_ch};
   emit(a, "stem", &x);
   for (int i = 0; i < arch->num_blocks; i++) {
@@ -108,11 +153,12 @@ void en_forward(const en_forward_args *a, const float *input, float *logits) {
   }
   int64_t rows = (int64_t)p->n * x.h * x.w;
   TIMED(a, EFFNET_OP_POINTWISE, rows * x.c * arch->head_ch,
-        k->pointwise(p->expanded, x.data, f->head_w, f->head_b, rows, x.c, arch->head_ch,
-                     arch->act));
+        k->gemm(p->expanded, x.data, f->head_w, f->head_b, NULL, rows, x.c, arch->head_ch,
+                arch->act));
   fmap head = {p->expanded, x.h, x.w, arch->head_ch};
   emit(a, "head", &head);
   TIMED(a, EFFNET_OP_POOL, 0, k->pool(p->pool, head.data, p->n, (int64_t)x.h * x.w, arch->head_ch));
   TIMED(a, EFFNET_OP_LINEAR, (int64_t)p->n * arch->head_ch * arch->num_classes,
-        k->linear(logits, p->pool, f->fc_w, f->fc_b, p->n, arch->head_ch, arch->num_classes));
+        k->gemm(logits, p->pool, f->fc_w, f->fc_b, NULL, p->n, arch->head_ch, arch->num_classes,
+                EN_ACT_NONE));
 }

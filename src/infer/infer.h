@@ -10,20 +10,22 @@
 #include "model/arch.h"
 #include "model/params.h"
 
+/* 1x1 weights, the stem and the classifier are packed for the kernels' gemm (kernels.h):
+ * "packed (cout, cin)" below. */
 typedef struct en_folded_block {
-  float *expand_w, *expand_b; /* (mid, in), NULL when expand ratio is 1 */
-  float *dw_w, *dw_b;         /* (k, k, mid) */
-  float *se_w1, *se_b1;       /* (se, mid), NULL without SE */
-  float *se_w2, *se_b2;       /* (mid, se) */
-  float *project_w, *project_b; /* (out, mid) */
+  float *expand_w, *expand_b;   /* packed (mid, in), NULL when expand ratio is 1 */
+  float *dw_w, *dw_b;           /* (k, k, mid) */
+  float *se_w1, *se_b1;         /* (se, mid), NULL without SE */
+  float *se_w2, *se_b2;         /* (mid, se) */
+  float *project_w, *project_b; /* packed (out, mid) */
 } en_folded_block;
 
 typedef struct en_folded {
   float *data;
-  float *stem_w, *stem_b; /* (stem, 3, 3, 3) OHWI */
+  float *stem_w, *stem_b; /* packed (stem, 3 * 3 * 3), columns (ky, kx, ci) as im2col's */
   en_folded_block *blocks;
-  float *head_w, *head_b; /* (head, last) */
-  float *fc_w, *fc_b;     /* (classes, head) */
+  float *head_w, *head_b; /* packed (head, last) */
+  float *fc_w, *fc_b;     /* packed (classes, head) */
 } en_folded;
 
 /* Fold BN (eps) into the weights of params, re-laid for the kernels. */
@@ -37,6 +39,8 @@ typedef struct en_plan {
   size_t floats; /* total */
   float *arena;  /* 64-byte aligned */
   float *ping, *pong, *expanded, *dw, *pool, *se_scratch, *im2col;
+  float *gate;    /* (n, mid) squeeze-excite gates */
+  float *gated_w; /* one block's packed projection weights times one image's gate */
 } en_plan;
 
 /* Arena size in floats for an input shape; EFFNET_E_LIMIT when it exceeds max_bytes. */

@@ -9,7 +9,7 @@
 #include "infer/infer.h"
 
 typedef struct plan_sizes {
-  size_t ping, expanded, dw, pool, se, im2col;
+  size_t ping, expanded, dw, pool, se, im2col, gate, gated_w;
 } plan_sizes;
 
 /* a * b * c * d with overflow detection; returns 0 on overflow. */
@@ -47,6 +47,10 @@ static int measure(const en_arch *a, int n, int h, int w, plan_sizes *s) {
     keep_max(&s->ping, t);
     keep_max(&s->pool, (size_t)n * b->mid_ch);
     keep_max(&s->se, (size_t)b->se_ch + b->mid_ch);
+    if (b->se_ch > 0) {
+      keep_max(&s->gate, (size_t)n * b->mid_ch);
+      keep_max(&s->gated_w, en_gemm_packed_floats(b->mid_ch, b->out_ch));
+    }
   }
   if (!mul4(n, H, W, a->head_ch, &t)) return 0;
   keep_max(&s->expanded, t);
@@ -63,7 +67,7 @@ effnet_status en_plan_size(const en_arch *a, int n, int h, int w, size_t max_byt
     return en_fail(err, EFFNET_E_SHAPE, "input shape (%d, 3, %d, %d) must be positive", n, h, w);
   int ok = measure(a, n, h, w, &s);
   size_t total = 0;
-  size_t parts[] = {s.ping, s.ping, s.expanded, s.dw, s.pool, s.se, s.im2col};
+  size_t parts[] = {s.ping, s.ping, s.expanded, s.dw, s.pool, s.se, s.im2col, s.gate, s.gated_w};
   for (size_t i = 0; ok && i < sizeof parts / sizeof parts[0]; i++)
     ok = !__builtin_add_overflow(total, round16(parts[i]), &total);
   if (!ok || total > max_bytes / sizeof(float))
@@ -89,8 +93,8 @@ effnet_status en_plan_prepare(en_plan *p, const en_arch *a, int n, int h, int w,
                    (total * sizeof(float)) >> 20);
   float *cur = p->arena;
   float **slots[] = {&p->ping, &p->pong, &p->expanded, &p->dw, &p->pool, &p->se_scratch,
-                     &p->im2col};
-  size_t sizes[] = {s.ping, s.ping, s.expanded, s.dw, s.pool, s.se, s.im2col};
+                     &p->im2col, &p->gate, &p->gated_w};
+  size_t sizes[] = {s.ping, s.ping, s.expanded, s.dw, s.pool, s.se, s.im2col, s.gate, s.gated_w};
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
     *slots[i] = cur;
     cur += round16(sizes[i]);

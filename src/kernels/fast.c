@@ -56,10 +56,17 @@ void en_im2col(float *cols, const float *in, const en_conv_desc *d) {
         int iy = oy * d->stride - d->pad_top + ky;
         for (int kx = 0; kx < k; kx++, dst += d->cin) {
           int ix = ox * d->stride - d->pad_left + kx;
-          if (iy < 0 || iy >= d->h || ix < 0 || ix >= d->w)
+          int inside = iy >= 0 && iy < d->h && ix >= 0 && ix < d->w;
+          const float *src = inside ? in + ((int64_t)iy * d->w + ix) * d->cin : in;
+          if (d->cin == 3) { /* the stem: RGB, a variable-size memcpy call per tap is slow */
+            dst[0] = inside ? src[0] : 0.0f;
+            dst[1] = inside ? src[1] : 0.0f;
+            dst[2] = inside ? src[2] : 0.0f;
+          } else if (inside) {
+            memcpy(dst, src, (size_t)d->cin * sizeof *dst);
+          } else {
             memset(dst, 0, (size_t)d->cin * sizeof *dst);
-          else
-            memcpy(dst, in + ((int64_t)iy * d->w + ix) * d->cin, (size_t)d->cin * sizeof *dst);
+          }
         }
       }
     }
@@ -81,28 +88,8 @@ static void fast_conv(float *out, const float *in, const float *w, const float *
   }
 }
 
-EN_CLONES static void dw_row(float *o, const float *in, const float *w, const float *bias,
-                             const en_conv_desc *d, int b, int oy) {
-  int k = d->kernel, C = d->cout;
-  for (int ox = 0; ox < d->ow; ox++, o += C) {
-    for (int c = 0; c < C; c++) o[c] = bias ? bias[c] : 0.0f;
-    for (int ky = 0; ky < k; ky++) {
-      int iy = oy * d->stride - d->pad_top + ky;
-      if (iy < 0 || iy >= d->h) continue;
-      for (int kx = 0; kx < k; kx++) {
-        int ix = ox * d->stride - d->pad_left + kx;
-        if (ix < 0 || ix >= d->w) continue;
-        const float *px = in + (((int64_t)b * d->h + iy) * d->w + ix) * C;
-        const float *wk = w + (ky * k + kx) * C;
-        for (int c = 0; c < C; c++) o[c] += px[c] * wk[c];
-      }
-    }
-    act_row(o, C, d->act);
-  }
-}
-
 /* Channel sums per image: threads over channel chunks so no reduction is shared. */
-EN_CLONES static void channel_sums(float *sums, const float *x, int n, int64_t hw, int C) {
+EN_CLONES void en_fast_channel_sums(float *sums, const float *x, int n, int64_t hw, int C) {
   for (int b = 0; b < n; b++) {
     const float *xb = x + (int64_t)b * hw * C;
 #pragma omp parallel for schedule(static)
@@ -116,17 +103,9 @@ EN_CLONES static void channel_sums(float *sums, const float *x, int n, int64_t h
   }
 }
 
-static void fast_depthwise(float *out, const float *in, const float *w, const float *bias,
-                           const en_conv_desc *d, float *pool) {
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int b = 0; b < d->n; b++)
-    for (int oy = 0; oy < d->oh; oy++)
-      dw_row(out + (((int64_t)b * d->oh + oy) * d->ow) * d->cout, in, w, bias, d, b, oy);
-  if (pool) channel_sums(pool, out, d->n, (int64_t)d->oh * d->ow, d->cout);
-}
 
 static void fast_pool(float *out, const float *in, int n, int64_t hw, int C) {
-  channel_sums(out, in, n, hw, C);
+  en_fast_channel_sums(out, in, n, hw, C);
   for (int64_t i = 0; i < (int64_t)n * C; i++) out[i] /= (float)hw;
 }
 
@@ -136,24 +115,37 @@ EN_CLONES static void scale_channels(float *x, const float *gate, int64_t hw, in
     for (int c = 0; c < C; c++) x[p * C + c] *= gate[c];
 }
 
+/* a . b with 16 independent partial sums: vectorised without reassociation flags. */
+EN_CLONES static float dot(const float *a, const float *b, int n) {
+  float part[16] = {0};
+  int i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int l = 0; l < 16; l++) part[l] += a[i + l] * b[i + l];
+  float acc = 0.0f;
+  for (; i < n; i++) acc += a[i] * b[i];
+  for (int l = 0; l < 16; l++) acc += part[l];
+  return acc;
+}
+
+static void fast_se_gate(float *gate, const float *pool, const float *w1, const float *b1,
+                         const float *w2, const float *b2, int n, int64_t hw, int C, int se,
+                         en_act act, float *scratch) {
+  for (int b = 0; b < n; b++) {
+    float *hidden = scratch, *g = gate + (int64_t)b * C;
+    const float *sums = pool + (int64_t)b * C;
+    for (int j = 0; j < se; j++)
+      hidden[j] = en_activate(b1[j] + dot(w1 + (int64_t)j * C, sums, C) / (float)hw, act);
+    for (int c = 0; c < C; c++) g[c] = b2[c] + dot(w2 + (int64_t)c * se, hidden, se);
+    for (int c = 0; c < C; c++) g[c] = en_vsigmoid(g[c]);
+  }
+}
+
 static void fast_se(float *x, const float *pool, const float *w1, const float *b1,
                     const float *w2, const float *b2, int n, int64_t hw, int C, int se,
                     en_act act, float *scratch) {
   for (int b = 0; b < n; b++) {
-    float *hidden = scratch, *gate = scratch + se;
-    const float *sums = pool + (int64_t)b * C;
-    for (int j = 0; j < se; j++) {
-      float acc = 0.0f;
-      const float *wj = w1 + (int64_t)j * C;
-      for (int c = 0; c < C; c++) acc += wj[c] * sums[c];
-      hidden[j] = en_activate(b1[j] + acc / (float)hw, act);
-    }
-    for (int c = 0; c < C; c++) {
-      float acc = b2[c];
-      const float *wc = w2 + (int64_t)c * se;
-      for (int j = 0; j < se; j++) acc += wc[j] * hidden[j];
-      gate[c] = en_vsigmoid(acc);
-    }
+    float *gate = scratch + se;
+    fast_se_gate(gate, pool + (int64_t)b * C, w1, b1, w2, b2, 1, hw, C, se, act, scratch);
     scale_channels(x + (int64_t)b * hw * C, gate, hw, C);
   }
 }
@@ -169,5 +161,6 @@ EN_CLONES static void fast_add(float *out, const float *in, int64_t count) {
 }
 
 const en_kernels en_kernels_fast = {
-    "fast", fast_conv, fast_pointwise, fast_depthwise, fast_se, fast_pool, fast_linear, fast_add,
+    "fast",      fast_conv, fast_pointwise, en_fast_depthwise, fast_se,      fast_pool,
+    fast_linear, fast_add,  en_fast_gemm,   fast_se_gate,
 };

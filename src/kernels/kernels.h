@@ -32,7 +32,12 @@ typedef struct en_conv_desc {
  *   w1 (se, C), w2 (C, se); scratch: n * (se + C) floats.
  * pool: out (n, C) = mean over hw of in (n, hw, C).
  * linear: out (n, cout) = in (n, cin) . w(cout, cin)^T + bias.
- * add: out[i] += in[i], count elements. */
+ * add: out[i] += in[i], count elements.
+ * gemm: out (rows, cout) = act(in (rows, cin) . W^T + bias) + residual, W packed by
+ *   en_gemm_pack (one layout for every table); bias and residual (rows, cout) may be NULL.
+ * se_gate: gate (n, C) = sigmoid(w2 . act(w1 . (pool / hw) + b1) + b2), pool the (n, C) sums of
+ *   the depthwise output; scratch: se floats. The inference path folds the gate into the
+ *   projection's packed weights (en_gemm_pack_scaled) instead of rescaling the activations. */
 typedef struct en_kernels {
   const char *name;
   void (*conv)(float *out, const float *in, const float *w, const float *bias,
@@ -48,9 +53,25 @@ typedef struct en_kernels {
   void (*linear)(float *out, const float *in, const float *w, const float *bias, int n,
                  int cin, int cout);
   void (*add)(float *out, const float *in, int64_t count);
+  void (*gemm)(float *out, const float *in, const float *packed, const float *bias,
+               const float *residual, int64_t rows, int cin, int cout, en_act act);
+  void (*se_gate)(float *gate, const float *pool, const float *w1, const float *b1,
+                  const float *w2, const float *b2, int n, int64_t hw, int channels,
+                  int se_channels, en_act act, float *scratch);
 } en_kernels;
 
-#define EN_KERNEL_OPS 7
+#define EN_KERNEL_OPS 9
+
+/* Packed 1x1 weights: panels of EN_GEMM_PANEL output channels, each (cin, EN_GEMM_PANEL)
+ * row-major, the last zero-padded: packed[(p * cin + k) * PANEL + j] = w[(p * PANEL + j) * cin
+ * + k]. A row of a panel is one aligned vector of the GEMM's micro-kernel. */
+#define EN_GEMM_PANEL 16
+size_t en_gemm_packed_floats(int cin, int cout);
+/* w (cout, cin) -> packed */
+void en_gemm_pack(float *packed, const float *w, int cin, int cout);
+/* packed copy with input channel k scaled by scale[k]: W . diag(scale), i.e. the weights that
+ * applied to x give the GEMM of x * scale (squeeze-excite's gate on the projection's input) */
+void en_gemm_pack_scaled(float *dst, const float *packed, const float *scale, int cin, int cout);
 
 extern const en_kernels en_kernels_ref;  /* naive reference: the oracle */
 extern const en_kernels en_kernels_fast; /* fast where available, reference elsewhere */
@@ -59,6 +80,18 @@ size_t en_conv_scratch_floats(const en_conv_desc *d);
 /* One image's patches for a dense conv: cols (oh * ow, k * k * cin), columns ordered
  * (ky, kx, ci) like OHWI weights; zeros where the window leaves the image. */
 void en_im2col(float *cols, const float *in, const en_conv_desc *d);
+
+/* Fast kernels shared between files of the fast table (src/kernels/fast.c, depthwise.c,
+ * gemm.c, mbconv.c). Depthwise windows up to EN_MAX_KERNEL (the family uses 3 and 5; larger
+ * ones fall back to the reference kernel). */
+#define EN_MAX_KERNEL 7
+void en_fast_depthwise(float *out, const float *in, const float *w, const float *bias,
+                       const en_conv_desc *d, float *pool);
+void en_fast_depthwise_row(float *out, const float *const *rows, const float *w,
+                           const float *bias, const en_conv_desc *d, int oy, float *pool);
+void en_fast_channel_sums(float *sums, const float *x, int n, int64_t hw, int C);
+void en_fast_gemm(float *out, const float *in, const float *packed, const float *bias,
+                  const float *residual, int64_t rows, int cin, int cout, en_act act);
 
 /* Scalar activations shared by all kernels (and by tests). */
 float en_activate(float x, en_act act);

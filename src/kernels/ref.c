@@ -96,11 +96,11 @@ static void ref_depthwise(float *out, const float *in, const float *w, const flo
   }
 }
 
-static void ref_se(float *x, const float *pool, const float *w1, const float *b1,
-                   const float *w2, const float *b2, int n, int64_t hw, int C, int se,
-                   en_act act, float *scratch) {
+static void ref_se_gate(float *gate, const float *pool, const float *w1, const float *b1,
+                        const float *w2, const float *b2, int n, int64_t hw, int C, int se,
+                        en_act act, float *scratch) {
   for (int b = 0; b < n; b++) {
-    float *hidden = scratch, *gate = scratch + se;
+    float *hidden = scratch, *g = gate + (int64_t)b * C;
     const float *sums = pool + (int64_t)b * C;
     for (int j = 0; j < se; j++) {
       float acc = b1[j];
@@ -110,8 +110,17 @@ static void ref_se(float *x, const float *pool, const float *w1, const float *b1
     for (int c = 0; c < C; c++) {
       float acc = b2[c];
       for (int j = 0; j < se; j++) acc += w2[(int64_t)c * se + j] * hidden[j];
-      gate[c] = en_activate(acc, EN_ACT_SIGMOID);
+      g[c] = en_activate(acc, EN_ACT_SIGMOID);
     }
+  }
+}
+
+static void ref_se(float *x, const float *pool, const float *w1, const float *b1,
+                   const float *w2, const float *b2, int n, int64_t hw, int C, int se,
+                   en_act act, float *scratch) {
+  for (int b = 0; b < n; b++) {
+    float *gate = scratch + se;
+    ref_se_gate(gate, pool + (int64_t)b * C, w1, b1, w2, b2, 1, hw, C, se, act, scratch);
     float *xb = x + (int64_t)b * hw * C;
     for (int64_t p = 0; p < hw; p++)
       for (int c = 0; c < C; c++) xb[p * C + c] *= gate[c];
@@ -127,8 +136,23 @@ static void ref_add(float *out, const float *in, int64_t count) {
   for (int64_t i = 0; i < count; i++) out[i] += in[i];
 }
 
+static void ref_gemm(float *out, const float *in, const float *packed, const float *bias,
+                     const float *residual, int64_t rows, int cin, int cout, en_act act) {
+  const int P = EN_GEMM_PANEL;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; r++)
+    for (int co = 0; co < cout; co++) {
+      float acc = bias ? bias[co] : 0.0f;
+      const float *wp = packed + (int64_t)(co / P) * cin * P + co % P;
+      for (int ci = 0; ci < cin; ci++) acc += in[r * cin + ci] * wp[(int64_t)ci * P];
+      float v = en_activate(acc, act);
+      out[r * cout + co] = residual ? v + residual[r * cout + co] : v;
+    }
+}
+
 const en_kernels en_kernels_ref = {
-    "reference", ref_conv, ref_pointwise, ref_depthwise, ref_se, ref_pool, ref_linear, ref_add,
+    "reference", ref_conv,  ref_pointwise, ref_depthwise, ref_se,      ref_pool,
+    ref_linear,  ref_add,   ref_gemm,      ref_se_gate,
 };
 
 _Static_assert(sizeof(en_kernels) == sizeof(const char *) + EN_KERNEL_OPS * sizeof(void (*)(void)),

@@ -1,0 +1,233 @@
+/* Fast depthwise convolution (NHWC): bias, activation and the squeeze-excite pooling fused into
+ * the one pass that writes the output.
+ *
+ * The unit of work is one output row of one block of 16 channels (a 64-byte cache line per
+ * pixel), reading its k input rows through row pointers: pointers into the input image here,
+ * pointers into a ring of freshly expanded rows in the fused expand + depthwise path
+ * (mbconv.c). Interior pixels (whose window never leaves the image) go four at a time with each
+ * tap's weights reused across the four; border pixels loop over their valid taps only.
+ *
+ * The whole-tensor kernel splits work over (image, channel block): each thread owns its blocks
+ * for the whole image, so a block's pooled sums are a register accumulated as its rows are
+ * written (no second pass, no shared reduction: the result does not depend on the thread count).
+ * With too few (image, block) pairs to keep every thread busy, rows are split too and the pooling
+ * becomes a separate pass. */
+#include <omp.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "kernels/vexp.h"
+
+/* the vector type only crosses always-inline helpers, never a real call: no ABI at stake */
+#pragma GCC diagnostic ignored "-Wpsabi"
+/* ISO C mode (-std=c11) turns off multiply-add contraction: the kernels need FMA */
+#pragma GCC optimize("fp-contract=fast")
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define EN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define EN_CLONES
+#endif
+
+#define LANES 16
+typedef float vec __attribute__((vector_size(LANES * 4), aligned(4), may_alias));
+
+/* Loads and stores `lanes` channels (LANES, or fewer for the last block). */
+static inline __attribute__((always_inline)) vec load(const float *p, int lanes) {
+  vec v = {0};
+  if (lanes == LANES) return *(const vec *)p;
+  memcpy(&v, p, (size_t)lanes * sizeof(float));
+  return v;
+}
+
+static inline __attribute__((always_inline)) void store(float *p, vec v, int lanes) {
+  if (lanes == LANES) *(vec *)p = v;
+  else memcpy(p, &v, (size_t)lanes * sizeof(float));
+}
+
+static inline __attribute__((always_inline)) vec activate(vec v, en_act act) {
+  float t[LANES];
+  memcpy(t, &v, sizeof t);
+  if (act == EN_ACT_SWISH)
+    for (int i = 0; i < LANES; i++) t[i] = en_vswish(t[i]);
+  else if (act == EN_ACT_RELU6)
+    for (int i = 0; i < LANES; i++) t[i] = t[i] < 0.0f ? 0.0f : (t[i] > 6.0f ? 6.0f : t[i]);
+  else if (act != EN_ACT_NONE)
+    for (int i = 0; i < LANES; i++) t[i] = en_activate(t[i], act);
+  memcpy(&v, t, sizeof t);
+  return v;
+}
+
+/* One output row of one channel block. rows[ky] points at pixel 0, channel c0 of the input row
+ * read by tap ky (only ky in [ky0, ky1) are valid); w and bias point at channel c0. */
+typedef struct dw_row {
+  const float *const *rows;
+  const float *w, *bias;
+  float *out;
+  const en_conv_desc *d;
+  int ky0, ky1, lanes, lo, hi; /* [lo, hi): interior output columns */
+} dw_row;
+
+static inline __attribute__((always_inline)) vec border_pixel(const dw_row *r, int ox, vec acc,
+                                                              int lanes) {
+  const en_conv_desc *d = r->d;
+  int k = d->kernel, C = d->cin;
+  int ix0 = ox * d->stride - d->pad_left;
+  int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = d->w - ix0 < k ? d->w - ix0 : k;
+  for (int ky = r->ky0; ky < r->ky1; ky++) {
+    const float *px = r->rows[ky] + (int64_t)ix0 * C;
+    const float *wk = r->w + ky * k * C;
+    for (int kx = kx0; kx < kx1; kx++)
+      acc += load(px + (int64_t)kx * C, lanes) * load(wk + kx * C, lanes);
+  }
+  return acc;
+}
+
+/* Four interior output pixels ox .. ox + 3. */
+static inline __attribute__((always_inline)) void interior4(const dw_row *r, int ox, vec b,
+                                                            vec acc[4], int lanes) {
+  const en_conv_desc *d = r->d;
+  int k = d->kernel, C = d->cin, s = d->stride;
+  acc[0] = acc[1] = acc[2] = acc[3] = b;
+  int64_t step = (int64_t)s * C;
+  for (int ky = r->ky0; ky < r->ky1; ky++) {
+    const float *px = r->rows[ky] + (int64_t)(ox * s - d->pad_left) * C;
+    for (int kx = 0; kx < k; kx++, px += C) {
+      vec wv = load(r->w + (ky * k + kx) * C, lanes);
+      acc[0] += load(px, lanes) * wv;
+      acc[1] += load(px + step, lanes) * wv;
+      acc[2] += load(px + 2 * step, lanes) * wv;
+      acc[3] += load(px + 3 * step, lanes) * wv;
+    }
+  }
+}
+
+/* The row; `lanes` is a constant after inlining, so full blocks carry no checks. Returns the
+ * row's outputs summed over its pixels. */
+static inline __attribute__((always_inline)) vec row_body(const dw_row *r, int lanes) {
+  const en_conv_desc *d = r->d;
+  int C = d->cin;
+  vec bias = r->bias ? load(r->bias, lanes) : (vec){0};
+  vec sum = {0};
+  int ox = 0;
+  for (; ox < r->lo; ox++) {
+    vec v = activate(border_pixel(r, ox, bias, lanes), d->act);
+    store(r->out + (int64_t)ox * C, v, lanes);
+    sum += v;
+  }
+  for (; ox + 4 <= r->hi; ox += 4) {
+    vec acc[4];
+    interior4(r, ox, bias, acc, lanes);
+    for (int j = 0; j < 4; j++) {
+      vec v = activate(acc[j], d->act);
+      store(r->out + (int64_t)(ox + j) * C, v, lanes);
+      sum += v;
+    }
+  }
+  for (; ox < d->ow; ox++) {
+    vec v = activate(border_pixel(r, ox, bias, lanes), d->act);
+    store(r->out + (int64_t)ox * C, v, lanes);
+    sum += v;
+  }
+  return sum;
+}
+
+/* Interior output columns [lo, hi): windows entirely inside the row. */
+static void interior_range(const en_conv_desc *d, int *lo, int *hi) {
+  int s = d->stride, k = d->kernel;
+  *lo = (d->pad_left + s - 1) / s;
+  int last = d->w - k + d->pad_left; /* ox * s <= last */
+  *hi = last < 0 ? 0 : last / s + 1;
+  if (*hi > d->ow) *hi = d->ow;
+  if (*lo > *hi) *lo = *hi;
+}
+
+/* Taps of output row oy that fall inside the image: [ky0, ky1); returns the input row of ky 0. */
+static int row_taps(const en_conv_desc *d, int oy, int *ky0, int *ky1) {
+  int iy0 = oy * d->stride - d->pad_top;
+  *ky0 = iy0 < 0 ? -iy0 : 0;
+  *ky1 = d->h - iy0 < d->kernel ? d->h - iy0 : d->kernel;
+  return iy0;
+}
+
+/* Rows [y0, y1) of image b for channels [c0, c0 + lanes): sums receives their pooled sums. */
+static inline __attribute__((always_inline)) void block_rows(const float *in, const float *w,
+                                                             const float *bias, float *out,
+                                                             const en_conv_desc *d, int b,
+                                                             int c0, int y0, int y1, float *sums,
+                                                             int lanes) {
+  const float *rows[EN_MAX_KERNEL];
+  dw_row r = {rows, w + c0, bias ? bias + c0 : NULL, NULL, d, 0, 0, lanes, 0, 0};
+  interior_range(d, &r.lo, &r.hi);
+  const float *img = in + (int64_t)b * d->h * d->w * d->cin + c0;
+  vec sum = {0};
+  for (int oy = y0; oy < y1; oy++) {
+    int iy0 = row_taps(d, oy, &r.ky0, &r.ky1);
+    for (int ky = r.ky0; ky < r.ky1; ky++) rows[ky] = img + (int64_t)(iy0 + ky) * d->w * d->cin;
+    r.out = out + (((int64_t)b * d->oh + oy) * d->ow) * d->cin + c0;
+    sum += row_body(&r, lanes);
+  }
+  store(sums, sum, lanes);
+}
+
+EN_CLONES static void block_rows_full(const float *in, const float *w, const float *bias,
+                                      float *out, const en_conv_desc *d, int b, int c0, int y0,
+                                      int y1, float *sums) {
+  block_rows(in, w, bias, out, d, b, c0, y0, y1, sums, LANES);
+}
+
+EN_CLONES static void block_rows_part(const float *in, const float *w, const float *bias,
+                                      float *out, const en_conv_desc *d, int b, int c0, int y0,
+                                      int y1, float *sums, int lanes) {
+  block_rows(in, w, bias, out, d, b, c0, y0, y1, sums, lanes);
+}
+
+void en_fast_depthwise(float *out, const float *in, const float *w, const float *bias,
+                       const en_conv_desc *d, float *pool) {
+  if (d->kernel > EN_MAX_KERNEL) {
+    en_kernels_ref.depthwise(out, in, w, bias, d, pool);
+    return;
+  }
+  int blocks = (d->cin + LANES - 1) / LANES;
+  int pairs = d->n * blocks, threads = omp_get_max_threads();
+  /* rows split so that every thread gets work; pooling then needs its own pass */
+  int splits = pairs >= 2 * threads ? 1 : (2 * threads + pairs - 1) / pairs;
+  if (splits > d->oh) splits = d->oh;
+  int fused = splits == 1;
+#pragma omp parallel for schedule(static) if (threads > 1)
+  for (int64_t task = 0; task < (int64_t)pairs * splits; task++) {
+    int pair = (int)(task / splits), part = (int)(task % splits);
+    int b = pair / blocks, c0 = (pair % blocks) * LANES, lanes = d->cin - c0;
+    int y0 = (int)((int64_t)d->oh * part / splits), y1 = (int)((int64_t)d->oh * (part + 1) / splits);
+    float sums[LANES];
+    if (lanes >= LANES) block_rows_full(in, w, bias, out, d, b, c0, y0, y1, sums);
+    else block_rows_part(in, w, bias, out, d, b, c0, y0, y1, sums, lanes);
+    if (pool && fused)
+      memcpy(pool + (int64_t)b * d->cin + c0, sums, (size_t)(lanes < LANES ? lanes : LANES) * sizeof(float));
+  }
+  if (pool && !fused) en_fast_channel_sums(pool, out, d->n, (int64_t)d->oh * d->ow, d->cin);
+}
+
+/* One output row, every channel, from k input row pointers (rows[ky]: pixel 0, channel 0 of the
+ * row read by tap ky; NULL outside the image); pool (C), when not NULL, accumulates the row's
+ * outputs. Used by the fused expand + depthwise path. */
+EN_CLONES void en_fast_depthwise_row(float *out, const float *const *rows, const float *w,
+                                     const float *bias, const en_conv_desc *d, int oy,
+                                     float *pool) {
+  const float *shifted[EN_MAX_KERNEL];
+  dw_row r = {shifted, NULL, NULL, NULL, d, 0, 0, LANES, 0, 0};
+  interior_range(d, &r.lo, &r.hi);
+  row_taps(d, oy, &r.ky0, &r.ky1);
+  for (int c0 = 0; c0 < d->cin; c0 += LANES) {
+    for (int ky = r.ky0; ky < r.ky1; ky++) shifted[ky] = rows[ky] + c0;
+    r.w = w + c0;
+    r.bias = bias ? bias + c0 : NULL;
+    r.out = out + c0;
+    int lanes = d->cin - c0 < LANES ? d->cin - c0 : LANES;
+    vec sum = lanes == LANES ? row_body(&r, LANES) : row_body(&r, lanes);
+    if (pool) {
+      vec acc = load(pool + c0, lanes) + sum;
+      store(pool + c0, acc, lanes);
+    }
+  }
+}

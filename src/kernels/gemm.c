@@ -1,0 +1,213 @@
+/* Our own GEMM for the 1x1 convolutions, the stem (im2col) and the classifier:
+ *   out (rows, cout) = act(in (rows, cin) . W^T + bias) [+ residual]
+ * with W packed once at load time into panels of 16 output channels (kernels.h), so no packing
+ * happens per call and the bias, activation and residual add are applied while the tile is in
+ * registers (OpenBLAS needs a second pass over the output for them and reaches only 40-80
+ * GFLOP/s on EfficientNet's skinny shapes: few input or output channels, many pixels).
+ *
+ * Micro-kernel: MR rows x NV panels of accumulators; per input channel k it broadcasts MR input
+ * values and loads NV weight vectors. Blocking: rows in blocks of MC (the MC x KC slice of the
+ * input stays in L2 while every panel group runs over it), input channels in blocks of KC. The
+ * tile shape is chosen per instruction set at run time: AVX-512 6 x 4 panels, or 8 x 3, 12 x 2,
+ * 24 x 1 where fewer panels remain (about 24 accumulators of 32 registers, so narrow outputs
+ * such as 24 or 40 channels still keep both FMA units busy); AVX2+FMA 6 x 1 (a 16-float panel
+ * is two registers: 12 of 16); portable 2 x 1. Threads split
+ * row blocks and, when rows are few (late stages, batch 1), panel groups as well; every output
+ * element is computed by one thread in a fixed order, so results do not depend on the thread
+ * count. */
+#include <omp.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "kernels/vexp.h"
+
+/* the vector type only crosses always-inline helpers, never a real call: no ABI at stake */
+#pragma GCC diagnostic ignored "-Wpsabi"
+/* ISO C mode (-std=c11) turns off multiply-add contraction: the kernels need FMA */
+#pragma GCC optimize("fp-contract=fast")
+
+#define P EN_GEMM_PANEL
+typedef float vec __attribute__((vector_size(P * 4), aligned(4), may_alias));
+
+#define MC 96
+#define KC 256
+#define MR_MAX 24
+#define NV_MAX 4
+
+typedef struct gemm_job {
+  float *out;
+  const float *in, *packed, *bias, *residual;
+  int64_t rows;
+  int cin, cout, panels;
+  en_act act;
+} gemm_job;
+
+static inline __attribute__((always_inline)) vec vload(const float *p, int lanes) {
+  vec v = {0};
+  if (lanes == P) return *(const vec *)p;
+  memcpy(&v, p, (size_t)lanes * sizeof(float));
+  return v;
+}
+
+static inline __attribute__((always_inline)) void vstore(float *p, vec v, int lanes) {
+  if (lanes == P) *(vec *)p = v;
+  else memcpy(p, &v, (size_t)lanes * sizeof(float));
+}
+
+static inline __attribute__((always_inline)) vec epilogue(const gemm_job *g, vec v, int64_t row,
+                                                          int col, int lanes) {
+  if (g->bias) v += vload(g->bias + col, lanes);
+  if (g->act != EN_ACT_NONE) {
+    float t[P];
+    memcpy(t, &v, sizeof t);
+    if (g->act == EN_ACT_SWISH)
+      for (int i = 0; i < P; i++) t[i] = en_vswish(t[i]);
+    else if (g->act == EN_ACT_RELU6)
+      for (int i = 0; i < P; i++) t[i] = t[i] < 0.0f ? 0.0f : (t[i] > 6.0f ? 6.0f : t[i]);
+    else
+      for (int i = 0; i < P; i++) t[i] = en_activate(t[i], g->act);
+    memcpy(&v, t, sizeof t);
+  }
+  if (g->residual) v += vload(g->residual + row * g->cout + col, lanes);
+  return v;
+}
+
+/* One MR x NV tile: rows [i, i + mr), panels [p, p + nv), input channels [k0, k0 + kc).
+ * mr and nv are constants after inlining, so the accumulators live in registers. */
+static inline __attribute__((always_inline)) void tile(const gemm_job *g, int64_t i, int mr,
+                                                       int p, int nv, int k0, int kc) {
+  vec acc[MR_MAX][NV_MAX];
+  int K = g->cin, first = k0 == 0, last = k0 + kc == K;
+  int lanes[NV_MAX];
+  for (int v = 0; v < nv; v++) {
+    int left = g->cout - (p + v) * P;
+    lanes[v] = left < P ? left : P;
+  }
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < nv; v++)
+      acc[r][v] = first ? (vec){0} : vload(g->out + (i + r) * g->cout + (p + v) * P, lanes[v]);
+  const float *a = g->in + i * K + k0;
+  const float *b = g->packed + ((int64_t)p * K + k0) * P;
+  int64_t panel = (int64_t)K * P;
+  for (int k = 0; k < kc; k++, a++, b += P) {
+    vec w[NV_MAX];
+    for (int v = 0; v < nv; v++) w[v] = *(const vec *)(b + v * panel);
+    for (int r = 0; r < mr; r++) {
+      float s = a[(int64_t)r * K];
+      vec x = {s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}; /* a broadcast, not an add */
+      for (int v = 0; v < nv; v++) acc[r][v] += x * w[v];
+    }
+  }
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < nv; v++) {
+      int col = (p + v) * P;
+      vec o = last ? epilogue(g, acc[r][v], i + r, col, lanes[v]) : acc[r][v];
+      vstore(g->out + (i + r) * g->cout + col, o, lanes[v]);
+    }
+}
+
+/* Rows [r0, r1) of panels [p, p + nv): tiles of the largest listed height that fits. */
+#define TRY(M, NVV)                              \
+  if (r1 - i >= (M)) {                           \
+    tile(g, i, (M), p, (NVV), k0, kc);           \
+    i += (M);                                    \
+    continue;                                    \
+  }
+
+/* isa: 512 = AVX-512 (32 vector registers: about 24 accumulators whatever the panel count),
+ * 256 = AVX2 (a 16-float vector is two of its 16 registers), 0 = portable. */
+static inline __attribute__((always_inline)) void panel_rows(const gemm_job *g, int64_t r0,
+                                                             int64_t r1, int p, int nv, int k0,
+                                                             int kc, int isa) {
+  for (int64_t i = r0; i < r1;) {
+    if (isa == 512) {
+      if (nv == 4) { TRY(6, 4) TRY(3, 4) TRY(2, 4) TRY(1, 4) }
+      else if (nv == 3) { TRY(8, 3) TRY(4, 3) TRY(2, 3) TRY(1, 3) }
+      else if (nv == 2) { TRY(12, 2) TRY(6, 2) TRY(3, 2) TRY(1, 2) }
+      else { TRY(24, 1) TRY(12, 1) TRY(6, 1) TRY(3, 1) TRY(1, 1) }
+    } else if (isa == 256) {
+      TRY(6, 1) TRY(3, 1) TRY(1, 1)
+    } else {
+      TRY(2, 1) TRY(1, 1)
+    }
+  }
+}
+#undef TRY
+
+/* Rows [r0, r1) x panels [p0, p1) of the output, all input channels. */
+static inline __attribute__((always_inline)) void block(const gemm_job *g, int64_t r0,
+                                                        int64_t r1, int p0, int p1, int isa) {
+  int NV = isa == 512 ? 4 : 1;
+  for (int k0 = 0; k0 < g->cin; k0 += KC) {
+    int kc = g->cin - k0 < KC ? g->cin - k0 : KC;
+    for (int p = p0; p < p1; p += NV) {
+      int nv = p1 - p < NV ? p1 - p : NV;
+      panel_rows(g, r0, r1, p, nv, k0, kc, isa);
+    }
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
+static void block_avx512(const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1) {
+  block(g, r0, r1, p0, p1, 512);
+}
+__attribute__((target("avx2,fma"))) static void block_avx2(const gemm_job *g, int64_t r0,
+                                                           int64_t r1, int p0, int p1) {
+  block(g, r0, r1, p0, p1, 256);
+}
+#endif
+static void block_portable(const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1) {
+  block(g, r0, r1, p0, p1, 0);
+}
+
+typedef void (*block_fn)(const gemm_job *, int64_t, int64_t, int, int);
+
+static block_fn pick_block(int *nv) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw")) {
+    *nv = 4;
+    return block_avx512;
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    *nv = 1;
+    return block_avx2;
+  }
+#endif
+  *nv = 1;
+  return block_portable;
+}
+
+void en_fast_gemm(float *out, const float *in, const float *packed, const float *bias,
+                  const float *residual, int64_t rows, int cin, int cout, en_act act) {
+  if (rows <= 0 || cout <= 0) return;
+  gemm_job g = {out, in, packed, bias, residual, rows, cin, cout, (cout + P - 1) / P, act};
+  if (cin <= 0) { /* no input channels: the output is the epilogue of zero */
+    for (int64_t r = 0; r < rows; r++)
+      for (int c = 0; c < cout; c++) {
+        float v = en_activate(bias ? bias[c] : 0.0f, act);
+        out[r * cout + c] = v + (residual ? residual[r * cout + c] : 0.0f);
+      }
+    return;
+  }
+  int nv;
+  block_fn run = pick_block(&nv);
+  int64_t row_blocks = (rows + MC - 1) / MC;
+  int groups = (g.panels + nv - 1) / nv, threads = omp_get_max_threads();
+  /* split panel groups too when row blocks alone cannot feed every thread */
+  int64_t want = 2 * (int64_t)threads;
+  int splits = row_blocks >= want ? 1 : (int)((want + row_blocks - 1) / row_blocks);
+  if (splits > groups) splits = groups;
+  int64_t tasks = row_blocks * splits;
+#pragma omp parallel for schedule(static) if (threads > 1 && tasks > 1)
+  for (int64_t t = 0; t < tasks; t++) {
+    int64_t rb = t / splits;
+    int s = (int)(t % splits);
+    int g0 = (int)((int64_t)groups * s / splits), g1 = (int)((int64_t)groups * (s + 1) / splits);
+    int p1 = g1 * nv < g.panels ? g1 * nv : g.panels;
+    int64_t r1 = (rb + 1) * MC < rows ? (rb + 1) * MC : rows;
+    run(&g, rb * MC, r1, g0 * nv, p1);
+  }
+}

@@ -1,0 +1,33 @@
+/* The packed layout of 1x1 weights shared by every kernel table (kernels.h). */
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+#define P EN_GEMM_PANEL
+
+size_t en_gemm_packed_floats(int cin, int cout) {
+  return (size_t)(cout + P - 1) / P * P * (size_t)cin;
+}
+
+void en_gemm_pack(float *packed, const float *w, int cin, int cout) {
+  int panels = (cout + P - 1) / P;
+  for (int p = 0; p < panels; p++)
+    for (int k = 0; k < cin; k++) {
+      float *dst = packed + ((size_t)p * cin + k) * P;
+      for (int j = 0; j < P; j++) {
+        int co = p * P + j;
+        dst[j] = co < cout ? w[(size_t)co * cin + k] : 0.0f;
+      }
+    }
+}
+
+void en_gemm_pack_scaled(float *dst, const float *packed, const float *scale, int cin,
+                         int cout) {
+  int panels = (cout + P - 1) / P;
+#pragma omp parallel for schedule(static) if (panels > 4)
+  for (int p = 0; p < panels; p++)
+    for (int k = 0; k < cin; k++) {
+      size_t at = ((size_t)p * cin + k) * P;
+      for (int j = 0; j < P; j++) dst[at + j] = packed[at + j] * scale[k];
+    }
+}
