@@ -182,6 +182,7 @@ typedef enum effnet_op_kind {
   EFFNET_OP_ADD,          /* residual add */
   EFFNET_OP_POOL,         /* global average pool */
   EFFNET_OP_LINEAR,       /* classifier */
+  EFFNET_OP_FUSED,        /* expand 1x1 + depthwise fused (early stages; multiply-adds of both) */
   EFFNET_OP_KINDS
 } effnet_op_kind;
 

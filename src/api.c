@@ -104,7 +104,7 @@ effnet_status effnet_model_forward(effnet_model *m, const float *input, int n, i
     if (st != EFFNET_OK) return st;
     m->folded_valid = 1;
   }
-  st = en_plan_prepare(&m->plan, &m->arch, n, h, w, EN_MAX_ARENA_BYTES, &m->error);
+  st = en_plan_prepare(&m->plan, &m->arch, n, h, w, m->threads, EN_MAX_ARENA_BYTES, &m->error);
   if (st != EFFNET_OK) return st;
   en_forward_args args = {&m->arch, &m->folded, m->kernels, &m->plan, m->arch.spec.padding,
                           m->hook, m->hook_user, m->profiling ? &m->profile : NULL};
@@ -146,7 +146,7 @@ effnet_status effnet_spec_describe(const effnet_spec *spec, int h, int w, effnet
   }
   en_arch_counts(a, out->input_h, out->input_w, &out->params, &out->buffers, &out->macs);
   size_t floats = 0;
-  st = en_plan_size(a, 1, out->input_h, out->input_w, (size_t)-1, &floats, err);
+  st = en_plan_size(a, 1, out->input_h, out->input_w, 1, (size_t)-1, &floats, err);
   out->activation_bytes = (int64_t)(floats * sizeof(float));
   free(a);
   return st;
@@ -201,6 +201,6 @@ effnet_status effnet_model_profile(const effnet_model *m, effnet_profile *out) {
 
 const char *effnet_op_kind_name(effnet_op_kind kind) {
   static const char *names[EFFNET_OP_KINDS] = {"layout", "stem", "pointwise", "depthwise",
-                                               "se", "add", "pool", "linear"};
+                                               "se", "add", "pool", "linear", "expand+dw"};
   return kind >= 0 && kind < EFFNET_OP_KINDS ? names[kind] : "?";
 }

@@ -2,6 +2,7 @@
  * stride 1 and 2, kernels 1/3/5, non-square inputs, symmetric and TF-SAME padding, batch > 1.
  * Tolerance: 1e-5 relative to the output scale; the kernels differ only in summation order
  * (float32 eps 6e-8 times sqrt of the reduction length stays well below it). */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,6 +197,38 @@ static void test_se_gate_folded(void) {
   }
 }
 
+/* The fused expand + depthwise (ring of expanded rows per thread, bands per image) against the
+ * reference's expand GEMM into a full tensor then depthwise: outputs and SE pooled sums. */
+static void test_expand_depthwise(void) {
+  for (int t = 0; t < 120; t++) {
+    en_conv_desc d = random_desc(1);
+    d.h = irand(1, 40), d.w = irand(1, 40);
+    static const int wide[] = {24, 96, 100, 144};
+    d.cin = d.cout = t % 3 == 0 ? wide[irand(0, 3)] : irand(1, 40);
+    effnet_padding pad = irand(0, 1) ? EFFNET_PAD_TF_SAME : EFFNET_PAD_SYMMETRIC;
+    int pb, pr;
+    en_padding(pad, d.h, d.kernel, d.stride, &d.pad_top, &pb);
+    en_padding(pad, d.w, d.kernel, d.stride, &d.pad_left, &pr);
+    d.oh = en_conv_out(d.h, d.stride);
+    d.ow = en_conv_out(d.w, d.stride);
+    int cin = irand(1, 20), mid = d.cin;
+    size_t xn = (size_t)d.n * d.h * d.w * cin, on = (size_t)d.n * d.oh * d.ow * mid;
+    float *x = randv(xn), *ew = randv((size_t)mid * cin), *eb = randv(mid);
+    float *packed = randv(en_gemm_packed_floats(cin, mid)), *dw = randv((size_t)d.kernel * d.kernel * mid);
+    float *db = randv(mid), *a = randv(on), *b = randv(on), *pa = randv((size_t)d.n * mid);
+    float *pb2 = randv((size_t)d.n * mid), *expanded = randv((size_t)d.n * d.h * d.w * mid);
+    float *scratch = randv(en_expand_depthwise_scratch(&d, omp_get_max_threads()));
+    en_gemm_pack(packed, ew, cin, mid);
+    en_kernels_ref.expand_depthwise(a, pa, x, cin, packed, eb, dw, db, &d, expanded, scratch);
+    en_kernels_fast.expand_depthwise(b, pb2, x, cin, packed, eb, dw, db, &d, NULL, scratch);
+    CHECK_MSG(rel_err(b, a, on) < 1e-5, "expand+depthwise n%d %dx%d %d->%d k%d s%d act%d: %g",
+              d.n, d.h, d.w, cin, mid, d.kernel, d.stride, d.act, rel_err(b, a, on));
+    CHECK_MSG(rel_err(pb2, pa, (size_t)d.n * mid) < 1e-5, "expand+depthwise pool n%d c%d", d.n, mid);
+    free(x), free(ew), free(eb), free(packed), free(dw), free(db), free(a), free(b), free(pa);
+    free(pb2), free(expanded), free(scratch);
+  }
+}
+
 /* The reference kernels themselves against hand-computed values. */
 static void test_reference_by_hand(void) {
   CHECK(fabsf(en_activate(1.0f, EN_ACT_SWISH) - 0.7310585786f) < 1e-7f);
@@ -250,5 +283,6 @@ int main(void) {
   test_se();
   test_gemm();
   test_se_gate_folded();
+  test_expand_depthwise();
   return TEST_SUMMARY();
 }

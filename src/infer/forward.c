@@ -97,18 +97,22 @@ static fmap run_block(const en_forward_args *a, const en_block *b, const en_fold
   en_plan *p = a->plan;
   en_act act = a->arch->act;
   int64_t in_rows = (int64_t)p->n * x.h * x.w;
-  fmap e = x;
-  if (f->expand_w) {
-    TIMED(a, EFFNET_OP_POINTWISE, in_rows * b->in_ch * b->mid_ch,
-          k->gemm(p->expanded, x.data, f->expand_w, f->expand_b, NULL, in_rows, b->in_ch,
-                  b->mid_ch, act));
-    e.data = p->expanded;
-    e.c = b->mid_ch;
-  }
-  en_conv_desc d = conv_desc(a, &e, b->mid_ch, b->kernel, b->stride, act);
+  fmap e = {p->expanded, x.h, x.w, b->mid_ch};
+  en_conv_desc d = conv_desc(a, f->expand_w ? &e : &x, b->mid_ch, b->kernel, b->stride, act);
   int64_t hw = (int64_t)d.oh * d.ow;
-  TIMED(a, EFFNET_OP_DEPTHWISE, p->n * hw * b->mid_ch * b->kernel * b->kernel,
-        k->depthwise(p->dw, e.data, f->dw_w, f->dw_b, &d, f->se_w1 ? p->pool : NULL));
+  float *pool = f->se_w1 ? p->pool : NULL;
+  if (f->expand_w && en_fuse_front(b, x.h, x.w)) {
+    TIMED(a, EFFNET_OP_FUSED, in_rows * b->in_ch * b->mid_ch + p->n * hw * b->mid_ch * b->kernel * b->kernel,
+          k->expand_depthwise(p->dw, pool, x.data, b->in_ch, f->expand_w, f->expand_b, f->dw_w,
+                              f->dw_b, &d, p->expanded, p->ring));
+  } else {
+    if (f->expand_w)
+      TIMED(a, EFFNET_OP_POINTWISE, in_rows * b->in_ch * b->mid_ch,
+            k->gemm(p->expanded, x.data, f->expand_w, f->expand_b, NULL, in_rows, b->in_ch,
+                    b->mid_ch, act));
+    TIMED(a, EFFNET_OP_DEPTHWISE, p->n * hw * b->mid_ch * b->kernel * b->kernel,
+          k->depthwise(p->dw, f->expand_w ? p->expanded : x.data, f->dw_w, f->dw_b, &d, pool));
+  }
   if (f->se_w1)
     TIMED(a, EFFNET_OP_SE, (int64_t)p->n * 2 * b->mid_ch * b->se_ch,
           squeeze_excite(a, b, f, hw));

@@ -33,22 +33,28 @@ effnet_status en_fold(en_folded *f, const en_arch *arch, const en_params *params
                       effnet_error *err);
 void en_folded_free(en_folded *f);
 
-/* The activation arena for one input shape. */
+/* Whether a block's expand and depthwise run fused (kernels' expand_depthwise) for an input of
+ * h x w: when the expanded tensor is too big to stay in cache between the two (early stages)
+ * and rows are wide enough for a GEMM per row to be efficient. */
+int en_fuse_front(const en_block *b, int h, int w);
+
+/* The activation arena for one input shape and thread count. */
 typedef struct en_plan {
-  int n, h, w;
+  int n, h, w, threads;
   size_t floats; /* total */
   float *arena;  /* 64-byte aligned */
   float *ping, *pong, *expanded, *dw, *pool, *se_scratch, *im2col;
   float *gate;    /* (n, mid) squeeze-excite gates */
   float *gated_w; /* one block's packed projection weights times one image's gate */
+  float *ring;    /* fused expand + depthwise: per-thread rings of expanded rows */
 } en_plan;
 
 /* Arena size in floats for an input shape; EFFNET_E_LIMIT when it exceeds max_bytes. */
-effnet_status en_plan_size(const en_arch *arch, int n, int h, int w, size_t max_bytes,
-                           size_t *floats, effnet_error *err);
+effnet_status en_plan_size(const en_arch *arch, int n, int h, int w, int threads,
+                           size_t max_bytes, size_t *floats, effnet_error *err);
 /* (Re)allocate plan for the shape; keeps the arena if the shape is unchanged. */
 effnet_status en_plan_prepare(en_plan *plan, const en_arch *arch, int n, int h, int w,
-                              size_t max_bytes, effnet_error *err);
+                              int threads, size_t max_bytes, effnet_error *err);
 void en_plan_free(en_plan *plan);
 
 typedef struct en_forward_args {

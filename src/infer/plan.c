@@ -9,8 +9,16 @@
 #include "infer/infer.h"
 
 typedef struct plan_sizes {
-  size_t ping, expanded, dw, pool, se, im2col, gate, gated_w;
+  size_t ping, expanded, dw, pool, se, im2col, gate, gated_w, ring;
 } plan_sizes;
+
+#include <stdlib.h>
+int en_fuse_front(const en_block *b, int h, int w) {
+  const char *e = getenv("EFFNET_FUSE_KB");
+  int kb = e ? atoi(e) : 512;
+  return b->expand != 1 && w >= 16 && (int64_t)h * w * b->mid_ch * 4 >= ((int64_t)kb << 10);
+  return b->expand != 1 && w >= 16 && (int64_t)h * w * b->mid_ch * 4 >= (512 << 10);
+}
 
 /* a * b * c * d with overflow detection; returns 0 on overflow. */
 static int mul4(size_t a, size_t b, size_t c, size_t d, size_t *out) {
@@ -26,7 +34,7 @@ static void keep_max(size_t *m, size_t v) {
   if (v > *m) *m = v;
 }
 
-static int measure(const en_arch *a, int n, int h, int w, plan_sizes *s) {
+static int measure(const en_arch *a, int n, int h, int w, int threads, plan_sizes *s) {
   memset(s, 0, sizeof *s);
   size_t t;
   int H = en_conv_out(h, 2), W = en_conv_out(w, 2);
@@ -39,6 +47,11 @@ static int measure(const en_arch *a, int n, int h, int w, plan_sizes *s) {
     const en_block *b = &a->blocks[i];
     if (!mul4(n, H, W, b->mid_ch, &t)) return 0;
     if (b->expand != 1) keep_max(&s->expanded, t);
+    if (en_fuse_front(b, H, W)) {
+      en_conv_desc d = {n, H, W, b->mid_ch, b->mid_ch, b->kernel, b->stride, 0, 0, 0, 0, 0};
+      if (!mul4(b->kernel, W, b->mid_ch, threads, &t)) return 0; /* overflow check only */
+      keep_max(&s->ring, en_expand_depthwise_scratch(&d, threads));
+    }
     H = en_conv_out(H, b->stride);
     W = en_conv_out(W, b->stride);
     if (!mul4(n, H, W, b->mid_ch, &t)) return 0;
@@ -60,14 +73,15 @@ static int measure(const en_arch *a, int n, int h, int w, plan_sizes *s) {
 
 static size_t round16(size_t v) { return (v + 15) / 16 * 16; }
 
-effnet_status en_plan_size(const en_arch *a, int n, int h, int w, size_t max_bytes,
-                           size_t *floats, effnet_error *err) {
+effnet_status en_plan_size(const en_arch *a, int n, int h, int w, int threads,
+                           size_t max_bytes, size_t *floats, effnet_error *err) {
   plan_sizes s;
   if (n < 1 || h < 1 || w < 1)
     return en_fail(err, EFFNET_E_SHAPE, "input shape (%d, 3, %d, %d) must be positive", n, h, w);
-  int ok = measure(a, n, h, w, &s);
+  int ok = measure(a, n, h, w, threads, &s);
   size_t total = 0;
-  size_t parts[] = {s.ping, s.ping, s.expanded, s.dw, s.pool, s.se, s.im2col, s.gate, s.gated_w};
+  size_t parts[] = {s.ping, s.ping,   s.expanded, s.dw,     s.pool,
+                    s.se,   s.im2col, s.gate,     s.gated_w, s.ring};
   for (size_t i = 0; ok && i < sizeof parts / sizeof parts[0]; i++)
     ok = !__builtin_add_overflow(total, round16(parts[i]), &total);
   if (!ok || total > max_bytes / sizeof(float))
@@ -78,14 +92,14 @@ effnet_status en_plan_size(const en_arch *a, int n, int h, int w, size_t max_byt
   return EFFNET_OK;
 }
 
-effnet_status en_plan_prepare(en_plan *p, const en_arch *a, int n, int h, int w,
+effnet_status en_plan_prepare(en_plan *p, const en_arch *a, int n, int h, int w, int threads,
                               size_t max_bytes, effnet_error *err) {
-  if (p->arena && p->n == n && p->h == h && p->w == w) return EFFNET_OK;
+  if (p->arena && p->n == n && p->h == h && p->w == w && p->threads == threads) return EFFNET_OK;
   size_t total;
-  effnet_status st = en_plan_size(a, n, h, w, max_bytes, &total, err);
+  effnet_status st = en_plan_size(a, n, h, w, threads, max_bytes, &total, err);
   if (st != EFFNET_OK) return st;
   plan_sizes s;
-  measure(a, n, h, w, &s);
+  measure(a, n, h, w, threads, &s);
   en_plan_free(p);
   p->arena = aligned_alloc(64, total * sizeof(float));
   if (!p->arena)
@@ -93,8 +107,9 @@ effnet_status en_plan_prepare(en_plan *p, const en_arch *a, int n, int h, int w,
                    (total * sizeof(float)) >> 20);
   float *cur = p->arena;
   float **slots[] = {&p->ping, &p->pong, &p->expanded, &p->dw, &p->pool, &p->se_scratch,
-                     &p->im2col, &p->gate, &p->gated_w};
-  size_t sizes[] = {s.ping, s.ping, s.expanded, s.dw, s.pool, s.se, s.im2col, s.gate, s.gated_w};
+                     &p->im2col, &p->gate, &p->gated_w, &p->ring};
+  size_t sizes[] = {s.ping, s.ping,   s.expanded, s.dw,     s.pool,
+                    s.se,   s.im2col, s.gate,     s.gated_w, s.ring};
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
     *slots[i] = cur;
     cur += round16(sizes[i]);
@@ -102,6 +117,7 @@ effnet_status en_plan_prepare(en_plan *p, const en_arch *a, int n, int h, int w,
   p->n = n;
   p->h = h;
   p->w = w;
+  p->threads = threads;
   p->floats = total;
   return EFFNET_OK;
 }

@@ -16,6 +16,7 @@
  * element is computed by one thread in a fixed order, so results do not depend on the thread
  * count. */
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/kernels.h"
@@ -163,15 +164,18 @@ static void block_portable(const gemm_job *g, int64_t r0, int64_t r1, int p0, in
 
 typedef void (*block_fn)(const gemm_job *, int64_t, int64_t, int, int);
 
+/* The widest micro-kernel this CPU runs; EFFNET_ISA=avx2|portable forces a narrower one (so
+ * the tests exercise every path on any machine). */
 static block_fn pick_block(int *nv) {
+  const char *force = getenv("EFFNET_ISA");
+  int limit = !force ? 512 : !strcmp(force, "avx2") ? 256 : !strcmp(force, "portable") ? 0 : 512;
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+  if (limit >= 512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw")) {
     *nv = 4;
     return block_avx512;
   }
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+  if (limit >= 256 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
     *nv = 1;
     return block_avx2;
   }
@@ -180,18 +184,32 @@ static block_fn pick_block(int *nv) {
   return block_portable;
 }
 
+/* No input channels: the output is the epilogue of zero. Returns whether that was the case. */
+static int empty_sum(const gemm_job *g) {
+  if (g->cin > 0) return 0;
+  for (int64_t r = 0; r < g->rows; r++)
+    for (int c = 0; c < g->cout; c++) {
+      float v = en_activate(g->bias ? g->bias[c] : 0.0f, g->act);
+      g->out[r * g->cout + c] = v + (g->residual ? g->residual[r * g->cout + c] : 0.0f);
+    }
+  return 1;
+}
+
+void en_fast_gemm_serial(float *out, const float *in, const float *packed, const float *bias,
+                         const float *residual, int64_t rows, int cin, int cout, en_act act) {
+  if (rows <= 0 || cout <= 0) return;
+  gemm_job g = {out, in, packed, bias, residual, rows, cin, cout, (cout + P - 1) / P, act};
+  if (empty_sum(&g)) return;
+  int nv;
+  block_fn run = pick_block(&nv);
+  for (int64_t r0 = 0; r0 < rows; r0 += MC) run(&g, r0, r0 + MC < rows ? r0 + MC : rows, 0, g.panels);
+}
+
 void en_fast_gemm(float *out, const float *in, const float *packed, const float *bias,
                   const float *residual, int64_t rows, int cin, int cout, en_act act) {
   if (rows <= 0 || cout <= 0) return;
   gemm_job g = {out, in, packed, bias, residual, rows, cin, cout, (cout + P - 1) / P, act};
-  if (cin <= 0) { /* no input channels: the output is the epilogue of zero */
-    for (int64_t r = 0; r < rows; r++)
-      for (int c = 0; c < cout; c++) {
-        float v = en_activate(bias ? bias[c] : 0.0f, act);
-        out[r * cout + c] = v + (residual ? residual[r * cout + c] : 0.0f);
-      }
-    return;
-  }
+  if (empty_sum(&g)) return;
   int nv;
   block_fn run = pick_block(&nv);
   int64_t row_blocks = (rows + MC - 1) / MC;

@@ -37,7 +37,12 @@ typedef struct en_conv_desc {
  *   en_gemm_pack (one layout for every table); bias and residual (rows, cout) may be NULL.
  * se_gate: gate (n, C) = sigmoid(w2 . act(w1 . (pool / hw) + b1) + b2), pool the (n, C) sums of
  *   the depthwise output; scratch: se floats. The inference path folds the gate into the
- *   projection's packed weights (en_gemm_pack_scaled) instead of rescaling the activations. */
+ *   projection's packed weights (en_gemm_pack_scaled) instead of rescaling the activations.
+ * expand_depthwise: out = depthwise(act(x (n, h, w, cin) . E^T + eb)) as `depthwise` with pool,
+ *   E packed (mid, cin); d describes the depthwise (h, w, cin = cout = mid, act for both).
+ *   expanded: n * h * w * mid floats the reference kernel materialises the expanded tensor in;
+ *   scratch: en_expand_depthwise_scratch(d, threads) floats the fused kernel keeps its rings
+ *   in (it never touches `expanded`, so those pages are never faulted in). */
 typedef struct en_kernels {
   const char *name;
   void (*conv)(float *out, const float *in, const float *w, const float *bias,
@@ -58,9 +63,14 @@ typedef struct en_kernels {
   void (*se_gate)(float *gate, const float *pool, const float *w1, const float *b1,
                   const float *w2, const float *b2, int n, int64_t hw, int channels,
                   int se_channels, en_act act, float *scratch);
+  void (*expand_depthwise)(float *out, float *pool, const float *x, int cin,
+                           const float *expand_packed, const float *expand_bias,
+                           const float *dw_w, const float *dw_b, const en_conv_desc *d,
+                           float *expanded, float *scratch);
 } en_kernels;
 
-#define EN_KERNEL_OPS 9
+#define EN_KERNEL_OPS 10
+size_t en_expand_depthwise_scratch(const en_conv_desc *d, int threads);
 
 /* Packed 1x1 weights: panels of EN_GEMM_PANEL output channels, each (cin, EN_GEMM_PANEL)
  * row-major, the last zero-padded: packed[(p * cin + k) * PANEL + j] = w[(p * PANEL + j) * cin
@@ -92,6 +102,12 @@ void en_fast_depthwise_row(float *out, const float *const *rows, const float *w,
 void en_fast_channel_sums(float *sums, const float *x, int n, int64_t hw, int C);
 void en_fast_gemm(float *out, const float *in, const float *packed, const float *bias,
                   const float *residual, int64_t rows, int cin, int cout, en_act act);
+void en_fast_expand_depthwise(float *out, float *pool, const float *x, int cin, const float *ew,
+                              const float *eb, const float *dw, const float *db,
+                              const en_conv_desc *d, float *expanded, float *scratch);
+/* the same on the calling thread only (inside a parallel region) */
+void en_fast_gemm_serial(float *out, const float *in, const float *packed, const float *bias,
+                         const float *residual, int64_t rows, int cin, int cout, en_act act);
 
 /* Scalar activations shared by all kernels (and by tests). */
 float en_activate(float x, en_act act);

@@ -150,9 +150,18 @@ static void ref_gemm(float *out, const float *in, const float *packed, const flo
     }
 }
 
+static void ref_expand_depthwise(float *out, float *pool, const float *x, int cin,
+                                 const float *ew, const float *eb, const float *dw,
+                                 const float *db, const en_conv_desc *d, float *expanded,
+                                 float *scratch) {
+  (void)scratch;
+  ref_gemm(expanded, x, ew, eb, NULL, (int64_t)d->n * d->h * d->w, cin, d->cin, d->act);
+  ref_depthwise(out, expanded, dw, db, d, pool);
+}
+
 const en_kernels en_kernels_ref = {
     "reference", ref_conv,  ref_pointwise, ref_depthwise, ref_se,      ref_pool,
-    ref_linear,  ref_add,   ref_gemm,      ref_se_gate,
+    ref_linear,  ref_add,   ref_gemm,      ref_se_gate,   ref_expand_depthwise,
 };
 
 _Static_assert(sizeof(en_kernels) == sizeof(const char *) + EN_KERNEL_OPS * sizeof(void (*)(void)),

@@ -1,6 +1,6 @@
 /* Backward of the linear ops (stem conv, 1x1 conv / linear, depthwise), of the global pool, and
- * the softmax cross-entropy loss. GEMM-shaped gradients go to BLAS; depthwise is vectorised
- * over channels (NHWC). Reductions are split into blocks whose number depends on the shape
+ * the softmax cross-entropy loss. GEMM-shaped gradients go to BLAS; depthwise (tkernels_dw.c)
+ * is vectorised over channels (NHWC). Reductions are split into blocks whose number depends on the shape
  * only, summed in block order, so results do not depend on the thread count (BLAS aside). */
 #include <cblas.h>
 #include <math.h>
@@ -17,7 +17,6 @@
 
 enum {
   COL_CH = 64, /* channels per task of a column sum */
-  DW_BLK = 32, /* row blocks of the depthwise weight gradient */
   XENT_BLK = 64
 };
 
@@ -73,94 +72,7 @@ void en_pointwise_backward(float *din, float *dw, float *db, const float *dout,
   if (db) column_sums(db, dout, rows, cout);
 }
 
-/* ---- depthwise ---- */
-
-/* din by gather: input (iy, ix) meets output (oy, ox) through tap (ky, kx) when
- * oy * stride - pad_top + ky == iy. Each input row is written by one thread. */
-EN_CLONES static void dw_din_row(float *o, const float *dout, const float *w,
-                                 const en_conv_desc *d, int b, int iy) {
-  int k = d->kernel, C = d->cout, s = d->stride;
-  for (int ix = 0; ix < d->w; ix++, o += C) {
-    for (int c = 0; c < C; c++) o[c] = 0.0f;
-    for (int ky = 0; ky < k; ky++) {
-      int ty = iy + d->pad_top - ky, oy = ty / s;
-      if (ty < 0 || ty % s || oy >= d->oh) continue;
-      for (int kx = 0; kx < k; kx++) {
-        int tx = ix + d->pad_left - kx, ox = tx / s;
-        if (tx < 0 || tx % s || ox >= d->ow) continue;
-        const float *g = dout + (((int64_t)b * d->oh + oy) * d->ow + ox) * C;
-        const float *wk = w + (ky * k + kx) * C;
-        for (int c = 0; c < C; c++) o[c] += g[c] * wk[c];
-      }
-    }
-  }
-}
-
-/* acc (k, k, C) += this output row's products dout * in, tap by tap. */
-EN_CLONES static void dw_row_acc(float *acc, const float *dout, const float *in,
-                                 const en_conv_desc *d, int b, int oy) {
-  int k = d->kernel, C = d->cout;
-  const float *g = dout + ((int64_t)b * d->oh + oy) * d->ow * C;
-  for (int ox = 0; ox < d->ow; ox++, g += C)
-    for (int ky = 0; ky < k; ky++) {
-      int iy = oy * d->stride - d->pad_top + ky;
-      if (iy < 0 || iy >= d->h) continue;
-      for (int kx = 0; kx < k; kx++) {
-        int ix = ox * d->stride - d->pad_left + kx;
-        if (ix < 0 || ix >= d->w) continue;
-        const float *px = in + (((int64_t)b * d->h + iy) * d->w + ix) * C;
-        float *a = acc + (ky * k + kx) * C;
-        for (int c = 0; c < C; c++) a[c] += g[c] * px[c];
-      }
-    }
-}
-
-/* One block of output rows [r0, r1) (row = b * oh + oy): each row is summed in float (ow terms),
- * rows are added in double, so the float error stays that of a short sum. */
-static void dw_block(double *part, float *racc, const float *dout, const float *in,
-                     const en_conv_desc *d, int64_t r0, int64_t r1) {
-  int64_t kkc = (int64_t)d->kernel * d->kernel * d->cout;
-  memset(part, 0, (size_t)kkc * sizeof *part);
-  for (int64_t r = r0; r < r1; r++) {
-    memset(racc, 0, (size_t)kkc * sizeof *racc);
-    dw_row_acc(racc, dout, in, d, (int)(r / d->oh), (int)(r % d->oh));
-    for (int64_t i = 0; i < kkc; i++) part[i] += racc[i];
-  }
-}
-
-static void dw_weight(float *dw, const float *dout, const float *in, const en_conv_desc *d) {
-  int64_t kkc = (int64_t)d->kernel * d->kernel * d->cout, rows = (int64_t)d->n * d->oh;
-  int nblk = rows < DW_BLK ? (int)rows : DW_BLK;
-  double *part = nblk > 0 ? malloc((size_t)(nblk * kkc) * sizeof *part) : NULL;
-  float *racc = nblk > 0 ? malloc((size_t)(nblk * kkc) * sizeof *racc) : NULL;
-  memset(dw, 0, (size_t)kkc * sizeof *dw);
-  if (!part || !racc) { /* no memory (or no rows): one serial float sum, same result to rounding */
-    for (int64_t r = 0; r < rows; r++) dw_row_acc(dw, dout, in, d, (int)(r / d->oh), (int)(r % d->oh));
-    free(part), free(racc);
-    return;
-  }
-#pragma omp parallel for schedule(static)
-  for (int b = 0; b < nblk; b++)
-    dw_block(part + b * kkc, racc + b * kkc, dout, in, d, rows * b / nblk, rows * (b + 1) / nblk);
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < kkc; i++) {
-    double s = 0.0;
-    for (int b = 0; b < nblk; b++) s += part[b * kkc + i];
-    dw[i] = (float)s;
-  }
-  free(part), free(racc);
-}
-
-void en_depthwise_backward(float *din, float *dw, const float *dout, const float *in,
-                           const float *w, const en_conv_desc *d) {
-  if (din) {
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < d->n; b++)
-      for (int iy = 0; iy < d->h; iy++)
-        dw_din_row(din + ((int64_t)b * d->h + iy) * d->w * d->cout, dout, w, d, b, iy);
-  }
-  dw_weight(dw, dout, in, d);
-}
+/* ---- depthwise: tkernels_dw.c ---- */
 
 /* ---- global pool, loss ---- */
 

@@ -30,7 +30,8 @@ void en_bn_act_forward_train(float *y, float *mean, float *var, const float *x,
                              float eps, en_act act);
 
 /* Backward of en_bn_act_forward_train given dy = dL/dy (rows, C).
- *   dx (rows, C) = dL/dx (may alias dy); dgamma, dbeta (C) written.
+ *   dx (rows, C) = dL/dx (may alias dy, never x; it also holds dy * act'(z) in between);
+ *   dgamma, dbeta (C) written.
  *   x, mean, var, gamma, beta, eps, act as in forward (z is recomputed from x). */
 void en_bn_act_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
                         const float *x, const float *mean, const float *var,

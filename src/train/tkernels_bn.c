@@ -3,7 +3,7 @@
  *
  * Determinism: a per-channel reduction over rows splits the rows into a number of blocks that
  * depends on the row count only (never on the thread count), accumulates each block in double
- * and adds the blocks in block order. The result is therefore bitwise identical for any number
+ * (runs of RUN rows in float first) and adds the blocks in block order. The result is therefore bitwise identical for any number
  * of threads. Everything else is elementwise or owned by one thread. No heap allocation: the
  * partials of one 64-channel chunk live on the caller's stack (32 KiB). */
 #include <cblas.h>
@@ -24,7 +24,8 @@ enum {
   RED_CH = 64,       /* channels per reduction chunk */
   RED_BLK = 32,      /* at most this many row blocks per reduction */
   RED_MIN_ROWS = 64, /* a block has at least this many rows (when there are that many) */
-  BN_CH = 256        /* channels whose per-channel coefficients a thread holds at once */
+  BN_CH = 256,       /* channels whose per-channel coefficients a thread holds at once */
+  RUN = 16           /* rows summed in float before a reduction adds them in double */
 };
 
 /* Call F with the activation as a compile-time constant, so each case gets its own vector loop
@@ -98,18 +99,26 @@ typedef struct stats_ctx {
 } stats_ctx;
 
 /* Sums of d and d^2 with d = x - shift. Shifting by a sample of the channel keeps
- * E[d^2] - E[d]^2 free of cancellation when |mean| >> std; with double sums over float inputs
- * the variance is then exact to far below float precision, in one pass over x. */
+ * E[d^2] - E[d]^2 free of cancellation when |mean| >> std, in one pass over x. Runs of RUN rows
+ * are summed in float (vector-wide, a relative error of a few 1e-7), the runs in double, so the
+ * variance stays far more exact than the float it is stored in. */
 EN_CLONES static void stats_fn(double *s0, double *s1, const void *vctx, int64_t r0, int64_t r1,
                                int c0, int n) {
   const stats_ctx *t = vctx;
-  for (int64_t r = r0; r < r1; r++) {
-    const float *xr = t->x + r * t->C + c0;
-    for (int c = 0; c < n; c++) {
-      double d = (double)xr[c] - t->shift[c];
-      s0[c] += d;
-      s1[c] += d * d;
+  float shift[RED_CH], f0[RED_CH], f1[RED_CH];
+  for (int c = 0; c < n; c++) shift[c] = (float)t->shift[c];
+  for (int64_t r = r0; r < r1; r += RUN) {
+    int64_t end = r + RUN < r1 ? r + RUN : r1;
+    for (int c = 0; c < n; c++) f0[c] = f1[c] = 0.0f;
+    for (int64_t q = r; q < end; q++) {
+      const float *xr = t->x + q * t->C + c0;
+      for (int c = 0; c < n; c++) {
+        float d = xr[c] - shift[c];
+        f0[c] += d;
+        f1[c] += d * d;
+      }
     }
+    for (int c = 0; c < n; c++) s0[c] += f0[c], s1[c] += f1[c];
   }
 }
 
@@ -181,51 +190,56 @@ void en_bn_act_forward_train(float *y, float *mean, float *var, const float *x,
 
 typedef struct bn_bwd_ctx {
   const float *dy, *x;
+  float *dz; /* receives dy * act'(z), so the dx pass need not evaluate act' again */
   int C;
   en_act act;
   const bn_coef *cf; /* of the reduction chunk */
 } bn_bwd_ctx;
 
-/* dz = dy * act'(z): sums of dz (dbeta) and dz * xhat (dgamma). */
-EN_INLINE void bn_sum_loop(double *s0, double *s1, const float *dy, const float *x,
+/* dz = dy * act'(z), stored (it may overwrite dy: read first): sums of dz (dbeta) and
+ * dz * xhat (dgamma), in float over one run of rows (f0, f1), added in double by the caller. */
+EN_INLINE void bn_sum_loop(float *f0, float *f1, float *dzo, const float *dy, const float *x,
                            const bn_coef *cf, int n, en_act act) {
   for (int c = 0; c < n; c++) {
     float xc = x[c] - cf->mean[c];
     float dz = dy[c] * act_grad(xc * cf->za[c] + cf->beta[c], act);
-    s0[c] += dz;
-    s1[c] += (double)dz * (xc * cf->is[c]);
+    dzo[c] = dz;
+    f0[c] += dz;
+    f1[c] += dz * (xc * cf->is[c]);
   }
 }
 
 EN_CLONES static void bn_sum_fn(double *s0, double *s1, const void *vctx, int64_t r0,
                                 int64_t r1, int c0, int n) {
   const bn_bwd_ctx *t = vctx;
-  for (int64_t r = r0; r < r1; r++) {
-    const float *dy = t->dy + r * t->C + c0, *x = t->x + r * t->C + c0;
-#define F(a) bn_sum_loop(s0, s1, dy, x, t->cf, n, a)
-    ACT_SWITCH(t->act, F)
+  float f0[RED_CH], f1[RED_CH];
+  for (int64_t r = r0; r < r1; r += RUN) {
+    int64_t end = r + RUN < r1 ? r + RUN : r1;
+    for (int c = 0; c < n; c++) f0[c] = f1[c] = 0.0f;
+    for (int64_t q = r; q < end; q++) {
+      const float *dy = t->dy + q * t->C + c0, *x = t->x + q * t->C + c0;
+      float *dz = t->dz + q * t->C + c0;
+#define F(a) bn_sum_loop(f0, f1, dz, dy, x, t->cf, n, a)
+      ACT_SWITCH(t->act, F)
 #undef F
+    }
+    for (int c = 0; c < n; c++) s0[c] += f0[c], s1[c] += f1[c];
   }
 }
 
-/* dx may alias dy: each element reads dy[c] before writing dx[c]. */
-EN_INLINE void bn_dx_loop(float *dx, const float *dy, const float *x, const bn_coef *cf, int n,
-                          en_act act) {
+/* dx = p dz + q + r xhat, dz read from dx (the sums pass stored it there). */
+EN_INLINE void bn_dx_loop(float *dx, const float *x, const bn_coef *cf, int n) {
   for (int c = 0; c < n; c++) {
     float xc = x[c] - cf->mean[c];
-    float dz = dy[c] * act_grad(xc * cf->za[c] + cf->beta[c], act);
-    dx[c] = cf->p[c] * dz + cf->q[c] + cf->r[c] * (xc * cf->is[c]);
+    dx[c] = cf->p[c] * dx[c] + cf->q[c] + cf->r[c] * (xc * cf->is[c]);
   }
 }
 
-EN_CLONES static void bn_dx_row(float *dx, const float *dy, const float *x, const bn_coef *cf,
-                                int n, en_act act) {
-#define F(a) bn_dx_loop(dx, dy, x, cf, n, a)
-  ACT_SWITCH(act, F)
-#undef F
+EN_CLONES static void bn_dx_row(float *dx, const float *x, const bn_coef *cf, int n) {
+  bn_dx_loop(dx, x, cf, n);
 }
 
-static void bn_grad_sums(float *dgamma, float *dbeta, const float *dy, const float *x,
+static void bn_grad_sums(float *dz, float *dgamma, float *dbeta, const float *dy, const float *x,
                          const float *mean, const float *var, const float *gamma,
                          const float *beta, int64_t rows, int C, float eps, en_act act) {
   bn_coef cf;
@@ -233,7 +247,7 @@ static void bn_grad_sums(float *dgamma, float *dbeta, const float *dy, const flo
     int n = C - c0 < RED_CH ? C - c0 : RED_CH;
     double s0[RED_CH], s1[RED_CH];
     bn_coef_fill(&cf, mean, var, gamma, beta, eps, c0, n);
-    bn_bwd_ctx t = {dy, x, C, act, &cf};
+    bn_bwd_ctx t = {dy, x, dz, C, act, &cf};
     reduce_chunk(s0, s1, bn_sum_fn, &t, rows, c0, n);
     for (int c = 0; c < n; c++) dbeta[c0 + c] = (float)s0[c], dgamma[c0 + c] = (float)s1[c];
   }
@@ -247,7 +261,7 @@ void en_bn_act_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
                         const float *x, const float *mean, const float *var,
                         const float *gamma, const float *beta, int64_t rows, int C, float eps,
                         en_act act) {
-  bn_grad_sums(dgamma, dbeta, dy, x, mean, var, gamma, beta, rows, C, eps, act);
+  bn_grad_sums(dx, dgamma, dbeta, dy, x, mean, var, gamma, beta, rows, C, eps, act);
   if (rows <= 0) return;
   float inv_n = (float)(1.0 / (double)rows);
 #pragma omp parallel
@@ -263,7 +277,7 @@ void en_bn_act_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
       }
 #pragma omp for schedule(static) nowait
       for (int64_t r = 0; r < rows; r++)
-        bn_dx_row(dx + r * C + c0, dy + r * C + c0, x + r * C + c0, &cf, n, act);
+        bn_dx_row(dx + r * C + c0, x + r * C + c0, &cf, n);
     }
   }
 }

@@ -1,0 +1,88 @@
+/* The front of an MBConv block fused: expand 1x1 (+ bias + act) and depthwise (+ bias + act +
+ * SE pooling) without the expanded tensor ever leaving the cache.
+ *
+ * In early stages the expanded tensor is megabytes (B0: 112 x 112 x 96 floats = 4.8 MB); written
+ * by the expand GEMM and read back by the depthwise conv, it makes both memory-bound, and two
+ * cores share one memory bus. Here each thread owns a band of output rows of one image and keeps
+ * a ring of the last k expanded rows: before output row oy it expands the input rows that row
+ * needs and that the ring lacks (one GEMM over that row's pixels, on the calling thread), then
+ * runs the depthwise row from the ring. A band recomputes only the k - stride rows it shares with
+ * the band above. SE pooling sums are kept per thread and added in thread order. */
+#include <omp.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+/* Bands per image: with fewer images than threads, images are split in row bands. */
+static int bands_per_image(int n, int oh, int threads) {
+  int bands = n >= threads ? 1 : (threads + n - 1) / n;
+  return bands > oh ? oh : bands;
+}
+
+size_t en_expand_depthwise_scratch(const en_conv_desc *d, int threads) {
+  /* ring of k rows of the expanded tensor, plus pooled sums for every image */
+  return (size_t)threads * ((size_t)d->kernel * d->w * d->cin + (size_t)d->n * d->cin);
+}
+
+/* Output rows [y0, y1) of image b. ring: k rows of (w, mid); pool: (n, mid) of this thread. */
+static void band(float *out, float *pool, const float *x, int cin, const float *ew,
+                 const float *eb, const float *dw, const float *db, const en_conv_desc *d, int b,
+                 int y0, int y1, float *ring) {
+  int k = d->kernel, mid = d->cin;
+  int64_t row_floats = (int64_t)d->w * mid;
+  const float *rows[EN_MAX_KERNEL];
+  int next = -1; /* first input row not yet expanded into the ring */
+  for (int oy = y0; oy < y1; oy++) {
+    int iy0 = oy * d->stride - d->pad_top;
+    int lo = iy0 < 0 ? 0 : iy0, hi = iy0 + k < d->h ? iy0 + k : d->h; /* rows needed */
+    if (next < lo) next = lo;
+    for (; next < hi; next++)
+      en_fast_gemm_serial(ring + (next % k) * row_floats,
+                          x + (((int64_t)b * d->h + next) * d->w) * cin, ew, eb, NULL, d->w, cin,
+                          mid, d->act);
+    for (int ky = 0; ky < k; ky++) {
+      int iy = iy0 + ky;
+      rows[ky] = iy >= 0 && iy < d->h ? ring + (iy % k) * row_floats : NULL;
+    }
+    en_fast_depthwise_row(out + (((int64_t)b * d->oh + oy) * d->ow) * mid, rows, dw, db, d, oy,
+                          pool ? pool + (int64_t)b * mid : NULL);
+  }
+}
+
+void en_fast_expand_depthwise(float *out, float *pool, const float *x, int cin, const float *ew,
+                              const float *eb, const float *dw, const float *db,
+                              const en_conv_desc *d, float *expanded, float *scratch) {
+  (void)expanded;
+  if (d->kernel > EN_MAX_KERNEL) {
+    en_kernels_ref.expand_depthwise(out, pool, x, cin, ew, eb, dw, db, d, expanded, scratch);
+    return;
+  }
+  int threads = omp_get_max_threads(), mid = d->cin;
+  int bands = bands_per_image(d->n, d->oh, threads);
+  size_t per_thread = en_expand_depthwise_scratch(d, 1);
+  int64_t tasks = (int64_t)d->n * bands;
+  int used = tasks < threads ? (int)tasks : threads;
+#pragma omp parallel num_threads(used) if (used > 1)
+  {
+    int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    float *ring = scratch + (size_t)t * per_thread;
+    float *my_pool = ring + (size_t)d->kernel * d->w * mid;
+    if (pool) memset(my_pool, 0, (size_t)d->n * mid * sizeof(float));
+    for (int64_t task = tasks * t / nt; task < tasks * (t + 1) / nt; task++) {
+      int b = (int)(task / bands), part = (int)(task % bands);
+      int y0 = (int)((int64_t)d->oh * part / bands), y1 = (int)((int64_t)d->oh * (part + 1) / bands);
+      band(out, pool ? my_pool : NULL, x, cin, ew, eb, dw, db, d, b, y0, y1, ring);
+    }
+#pragma omp barrier
+    /* pooled sums: thread-order sum, each thread reducing a slice of (n, mid) */
+    if (pool) {
+      int64_t total = (int64_t)d->n * mid;
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < total; i++) {
+        float acc = 0.0f;
+        for (int u = 0; u < nt; u++) acc += scratch[(size_t)u * per_thread + (size_t)d->kernel * d->w * mid + i];
+        pool[i] = acc;
+      }
+    }
+  }
+}
