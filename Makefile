@@ -35,6 +35,7 @@ EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c)
 .PHONY: all test check check-unit check-fuzz check-parity check-live install uninstall clean fuzz
 
 all: $(BUILD)/libeffnet.a $(BUILD)/libeffnet.so $(BUILD)/effnet $(TESTS) $(REPLAYS) $(EXAMPLES) \
+     $(BUILD)/tools/bench_kernels \
      $(BUILD)/tests/parity
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h src/*/*.h src/*.h)
@@ -70,6 +71,11 @@ $(BUILD)/tests/parity: tests/parity_main.c $(BUILD)/libeffnet.a
 $(BUILD)/tests/replay_%: fuzz/fuzz_%.c fuzz/replay_main.c $(wildcard fuzz/*.h) $(BUILD)/libeffnet.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< fuzz/replay_main.c $(BUILD)/libeffnet.a $(LDFLAGS_ALL) $(LDLIBS_ALL)
+
+# Kernel benchmark behind the GEMM choice (README, Speed): not a test, asserts nothing.
+$(BUILD)/tools/bench_kernels: tools/bench/bench_kernels.c $(BUILD)/libeffnet.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libeffnet.a $(LDFLAGS_ALL) $(LDLIBS_ALL)
 
 $(BUILD)/examples/%: examples/%.c $(BUILD)/libeffnet.a
 	@mkdir -p $(dir $@)

@@ -236,6 +236,15 @@ def parity(effnet, files, workdir, tv_name):
     return rel(a, b), rel(a, t), rel(b, t), same_top1
 
 
+def profile(effnet, files, row, threads, runs, warmup):
+    """effnet's time per op kind (bench --profile), one process, after the timed alternations."""
+    rid, tv_name, res, batch = row[:4]
+    out = run_child([effnet, "bench", "--weights", files[tv_name]["safetensors"], "--batch",
+                     str(batch), "--threads", str(threads), "--size", str(res), "--runs",
+                     str(runs), "--warmup", str(warmup), "--profile", "--json"])
+    return json.loads(out.strip().splitlines()[-1])["profile"]
+
+
 def measure(effnet, files, row, threads, runs, warmup, engine):
     rid, tv_name, res, batch = row[:4]
     f = files[tv_name]
@@ -339,8 +348,14 @@ def main():
                         log("repeat %d/%d %s %dT %-6s median %.2f ms, RSS %.0f MiB" % (
                             rep + 1, args.repeats, row[0], t, engine, d["median_ms"],
                             d["rss_mib"]))
+        profiles = {}
+        for row in rows:
+            for t in thread_counts:
+                log("profile %s %dT ..." % (row[0], t))
+                profiles[(row[0], t)] = profile(args.effnet, files, row, t, args.runs or row[4],
+                                                row[5] if args.warmup is None else args.warmup)
         report = render(rows, thread_counts, results, checks, args, started, versions,
-                        ort_base_rss)
+                        ort_base_rss, profiles)
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -351,7 +366,32 @@ def main():
     return 0
 
 
-def render(rows, thread_counts, results, checks, args, started, versions, ort_base_rss):
+def render_profiles(rows, thread_counts, profiles):
+    kinds = [k for k in ("stem", "pointwise", "expand+dw", "depthwise", "se", "linear")
+             if any(k in p for p in profiles.values())]
+    lines = ["effnet's time per op kind (`effnet bench --profile`, one process per row after the "
+             "alternations; ms per batch and GFLOP/s, 2 x multiply-adds / time; expand+dw = "
+             "expand 1x1 and depthwise fused):", "",
+             "| row | threads | " + " | ".join(kinds) + " | other |",
+             "|---|---|" + "---|" * (len(kinds) + 1)]
+    for row in rows:
+        rid, tv_name, res, batch = row[:4]
+        label = "%s %d, batch %d" % (tv_name.replace("efficientnet_", "").upper(), res, batch)
+        for t in thread_counts:
+            p = profiles[(rid, t)]
+            cells = []
+            for k in kinds:
+                d = p.get(k, {})
+                cells.append("%.2f ms, %.0f GF/s" % (d.get("ms_per_run", 0), d.get("gflops", 0))
+                             if d.get("macs_per_run") else "%.2f ms" % d.get("ms_per_run", 0))
+            rest = sum(d["ms_per_run"] for k, d in p.items() if k not in kinds)
+            lines.append("| %s | %d | %s | %.2f ms |" % (label, t, " | ".join(cells), rest))
+    lines.append("")
+    return lines
+
+
+def render(rows, thread_counts, results, checks, args, started, versions, ort_base_rss,
+           profiles):
     lines = []
     lines.append("## effnet vs ONNX Runtime")
     lines.append("")
@@ -396,6 +436,7 @@ def render(rows, thread_counts, results, checks, args, started, versions, ort_ba
     lines.append("")
     lines.append("Relative differences are max|a - b| / max|b| over the logits.")
     lines.append("")
+    lines += render_profiles(rows, thread_counts, profiles)
     return "\n".join(lines)
 
 

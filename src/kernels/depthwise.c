@@ -9,9 +9,8 @@
  *
  * The whole-tensor kernel splits work over (image, channel block): each thread owns its blocks
  * for the whole image, so a block's pooled sums are a register accumulated as its rows are
- * written (no second pass, no shared reduction: the result does not depend on the thread count).
- * With too few (image, block) pairs to keep every thread busy, rows are split too and the pooling
- * becomes a separate pass. */
+ * written (no second pass). With too few (image, block) pairs to keep every thread busy, rows are
+ * split too, and the parts' sums are added in part order. */
 #include <omp.h>
 #include <string.h>
 
@@ -190,22 +189,35 @@ void en_fast_depthwise(float *out, const float *in, const float *w, const float 
   }
   int blocks = (d->cin + LANES - 1) / LANES;
   int pairs = d->n * blocks, threads = omp_get_max_threads();
-  /* rows split so that every thread gets work; pooling then needs its own pass */
+  /* rows split too so that every thread gets work; each part's pooled sums are then kept (on
+   * the stack: fewer than 4 x threads parts) and added in part order */
+  enum { MAX_PARTS = 256 };
+  float parts_sums[MAX_PARTS][LANES];
   int splits = pairs >= 2 * threads ? 1 : (2 * threads + pairs - 1) / pairs;
   if (splits > d->oh) splits = d->oh;
-  int fused = splits == 1;
+  if ((int64_t)pairs * splits > MAX_PARTS) splits = 1;
+  int64_t tasks = (int64_t)pairs * splits;
+  float (*own)[LANES] = splits > 1 ? parts_sums : NULL;
 #pragma omp parallel for schedule(static) if (threads > 1)
-  for (int64_t task = 0; task < (int64_t)pairs * splits; task++) {
+  for (int64_t task = 0; task < tasks; task++) {
     int pair = (int)(task / splits), part = (int)(task % splits);
     int b = pair / blocks, c0 = (pair % blocks) * LANES, lanes = d->cin - c0;
     int y0 = (int)((int64_t)d->oh * part / splits), y1 = (int)((int64_t)d->oh * (part + 1) / splits);
-    float sums[LANES];
-    if (lanes >= LANES) block_rows_full(in, w, bias, out, d, b, c0, y0, y1, sums);
-    else block_rows_part(in, w, bias, out, d, b, c0, y0, y1, sums, lanes);
-    if (pool && fused)
-      memcpy(pool + (int64_t)b * d->cin + c0, sums, (size_t)(lanes < LANES ? lanes : LANES) * sizeof(float));
+    float local[LANES], *s = own ? own[task] : local;
+    if (lanes >= LANES) block_rows_full(in, w, bias, out, d, b, c0, y0, y1, s);
+    else block_rows_part(in, w, bias, out, d, b, c0, y0, y1, s, lanes);
+    if (pool && !own)
+      memcpy(pool + (int64_t)b * d->cin + c0, s, (size_t)(lanes < LANES ? lanes : LANES) * sizeof(float));
   }
-  if (pool && !fused) en_fast_channel_sums(pool, out, d->n, (int64_t)d->oh * d->ow, d->cin);
+  if (pool && own)
+    for (int pair = 0; pair < pairs; pair++) {
+      int b = pair / blocks, c0 = (pair % blocks) * LANES, lanes = d->cin - c0;
+      for (int l = 0; l < (lanes < LANES ? lanes : LANES); l++) {
+        float acc = 0.0f;
+        for (int part = 0; part < splits; part++) acc += own[(int64_t)pair * splits + part][l];
+        pool[(int64_t)b * d->cin + c0 + l] = acc;
+      }
+    }
 }
 
 /* One output row, every channel, from k input row pointers (rows[ky]: pixel 0, channel 0 of the
