@@ -44,6 +44,28 @@ static inline __attribute__((always_inline)) void store(float *p, vec v, int lan
   else memcpy(p, &v, (size_t)lanes * sizeof(float));
 }
 
+/* Stores lanes [skip, lanes) only: the shifted last block of a ragged channel count. */
+static inline __attribute__((always_inline)) void store_from(float *p, vec v, int skip,
+                                                             int lanes) {
+  if (skip == 0) {
+    store(p, v, lanes);
+    return;
+  }
+  float t[LANES];
+  memcpy(t, &v, sizeof t);
+  for (int l = skip; l < lanes; l++) p[l] = t[l];
+}
+
+/* Channel block i of C: full vectors whenever C >= LANES (the ragged last block is shifted
+ * back to end at C, loads whole vectors and stores only the lanes from `skip` on, which the
+ * block before did not write); a partial vector only when C < LANES. */
+static void block_span(int C, int i, int *c0, int *lanes, int *skip) {
+  *c0 = i * LANES, *lanes = LANES, *skip = 0;
+  if (*c0 + LANES <= C) return;
+  if (C >= LANES) *skip = *c0 + LANES - C, *c0 = C - LANES;
+  else *lanes = C - *c0;
+}
+
 static inline __attribute__((always_inline)) vec activate(vec v, en_act act) {
   float t[LANES];
   memcpy(t, &v, sizeof t);
@@ -64,7 +86,7 @@ typedef struct dw_row {
   const float *w, *bias;
   float *out;
   const en_conv_desc *d;
-  int ky0, ky1, lanes, lo, hi; /* [lo, hi): interior output columns */
+  int ky0, ky1, skip, lo, hi; /* [lo, hi): interior output columns; skip: see store_from */
 } dw_row;
 
 static inline __attribute__((always_inline)) vec border_pixel(const dw_row *r, int ox, vec acc,
@@ -111,7 +133,7 @@ static inline __attribute__((always_inline)) vec row_body(const dw_row *r, int l
   int ox = 0;
   for (; ox < r->lo; ox++) {
     vec v = activate(border_pixel(r, ox, bias, lanes), d->act);
-    store(r->out + (int64_t)ox * C, v, lanes);
+    store_from(r->out + (int64_t)ox * C, v, r->skip, lanes);
     sum += v;
   }
   for (; ox + 4 <= r->hi; ox += 4) {
@@ -119,13 +141,13 @@ static inline __attribute__((always_inline)) vec row_body(const dw_row *r, int l
     interior4(r, ox, bias, acc, lanes);
     for (int j = 0; j < 4; j++) {
       vec v = activate(acc[j], d->act);
-      store(r->out + (int64_t)(ox + j) * C, v, lanes);
+      store_from(r->out + (int64_t)(ox + j) * C, v, r->skip, lanes);
       sum += v;
     }
   }
   for (; ox < d->ow; ox++) {
     vec v = activate(border_pixel(r, ox, bias, lanes), d->act);
-    store(r->out + (int64_t)ox * C, v, lanes);
+    store_from(r->out + (int64_t)ox * C, v, r->skip, lanes);
     sum += v;
   }
   return sum;
@@ -149,14 +171,15 @@ static int row_taps(const en_conv_desc *d, int oy, int *ky0, int *ky1) {
   return iy0;
 }
 
-/* Rows [y0, y1) of image b for channels [c0, c0 + lanes): sums receives their pooled sums. */
+/* Rows [y0, y1) of image b for channels [c0, c0 + lanes) (storing from lane skip on): sums
+ * receives their pooled sums (all lanes). */
 static inline __attribute__((always_inline)) void block_rows(const float *in, const float *w,
                                                              const float *bias, float *out,
                                                              const en_conv_desc *d, int b,
-                                                             int c0, int y0, int y1, float *sums,
-                                                             int lanes) {
+                                                             int c0, int skip, int y0, int y1,
+                                                             float *sums, int lanes) {
   const float *rows[EN_MAX_KERNEL];
-  dw_row r = {rows, w + c0, bias ? bias + c0 : NULL, NULL, d, 0, 0, lanes, 0, 0};
+  dw_row r = {rows, w + c0, bias ? bias + c0 : NULL, NULL, d, 0, 0, skip, 0, 0};
   interior_range(d, &r.lo, &r.hi);
   const float *img = in + (int64_t)b * d->h * d->w * d->cin + c0;
   vec sum = {0};
@@ -170,15 +193,15 @@ static inline __attribute__((always_inline)) void block_rows(const float *in, co
 }
 
 EN_CLONES static void block_rows_full(const float *in, const float *w, const float *bias,
-                                      float *out, const en_conv_desc *d, int b, int c0, int y0,
-                                      int y1, float *sums) {
-  block_rows(in, w, bias, out, d, b, c0, y0, y1, sums, LANES);
+                                      float *out, const en_conv_desc *d, int b, int c0,
+                                      int skip, int y0, int y1, float *sums) {
+  block_rows(in, w, bias, out, d, b, c0, skip, y0, y1, sums, LANES);
 }
 
 EN_CLONES static void block_rows_part(const float *in, const float *w, const float *bias,
                                       float *out, const en_conv_desc *d, int b, int c0, int y0,
                                       int y1, float *sums, int lanes) {
-  block_rows(in, w, bias, out, d, b, c0, y0, y1, sums, lanes);
+  block_rows(in, w, bias, out, d, b, c0, 0, y0, y1, sums, lanes);
 }
 
 void en_fast_depthwise(float *out, const float *in, const float *w, const float *bias,
@@ -200,19 +223,20 @@ void en_fast_depthwise(float *out, const float *in, const float *w, const float 
   float (*own)[LANES] = splits > 1 ? parts_sums : NULL;
 #pragma omp parallel for schedule(static) if (threads > 1)
   for (int64_t task = 0; task < tasks; task++) {
-    int pair = (int)(task / splits), part = (int)(task % splits);
-    int b = pair / blocks, c0 = (pair % blocks) * LANES, lanes = d->cin - c0;
+    int pair = (int)(task / splits), part = (int)(task % splits), b = pair / blocks, c0, lanes, skip;
+    block_span(d->cin, pair % blocks, &c0, &lanes, &skip);
     int y0 = (int)((int64_t)d->oh * part / splits), y1 = (int)((int64_t)d->oh * (part + 1) / splits);
     float local[LANES], *s = own ? own[task] : local;
-    if (lanes >= LANES) block_rows_full(in, w, bias, out, d, b, c0, y0, y1, s);
+    if (lanes == LANES) block_rows_full(in, w, bias, out, d, b, c0, skip, y0, y1, s);
     else block_rows_part(in, w, bias, out, d, b, c0, y0, y1, s, lanes);
     if (pool && !own)
-      memcpy(pool + (int64_t)b * d->cin + c0, s, (size_t)(lanes < LANES ? lanes : LANES) * sizeof(float));
+      memcpy(pool + (int64_t)b * d->cin + c0 + skip, s + skip, (size_t)(lanes - skip) * sizeof(float));
   }
   if (pool && own)
     for (int pair = 0; pair < pairs; pair++) {
-      int b = pair / blocks, c0 = (pair % blocks) * LANES, lanes = d->cin - c0;
-      for (int l = 0; l < (lanes < LANES ? lanes : LANES); l++) {
+      int b = pair / blocks, c0, lanes, skip;
+      block_span(d->cin, pair % blocks, &c0, &lanes, &skip);
+      for (int l = skip; l < lanes; l++) {
         float acc = 0.0f;
         for (int part = 0; part < splits; part++) acc += own[(int64_t)pair * splits + part][l];
         pool[(int64_t)b * d->cin + c0 + l] = acc;
@@ -227,19 +251,22 @@ EN_CLONES void en_fast_depthwise_row(float *out, const float *const *rows, const
                                      const float *bias, const en_conv_desc *d, int oy,
                                      float *pool) {
   const float *shifted[EN_MAX_KERNEL];
-  dw_row r = {shifted, NULL, NULL, NULL, d, 0, 0, LANES, 0, 0};
+  dw_row r = {shifted, NULL, NULL, NULL, d, 0, 0, 0, 0, 0};
   interior_range(d, &r.lo, &r.hi);
   row_taps(d, oy, &r.ky0, &r.ky1);
-  for (int c0 = 0; c0 < d->cin; c0 += LANES) {
+  int blocks = (d->cin + LANES - 1) / LANES;
+  for (int i = 0; i < blocks; i++) {
+    int c0, lanes;
+    block_span(d->cin, i, &c0, &lanes, &r.skip);
     for (int ky = r.ky0; ky < r.ky1; ky++) shifted[ky] = rows[ky] + c0;
     r.w = w + c0;
     r.bias = bias ? bias + c0 : NULL;
     r.out = out + c0;
-    int lanes = d->cin - c0 < LANES ? d->cin - c0 : LANES;
     vec sum = lanes == LANES ? row_body(&r, LANES) : row_body(&r, lanes);
     if (pool) {
-      vec acc = load(pool + c0, lanes) + sum;
-      store(pool + c0, acc, lanes);
+      float t[LANES];
+      memcpy(t, &sum, sizeof t);
+      for (int l = r.skip; l < lanes; l++) pool[c0 + l] += t[l];
     }
   }
 }

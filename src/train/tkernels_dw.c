@@ -1,5 +1,6 @@
 /* Backward of the depthwise convolution (NHWC), vectorised over blocks of 16 channels with the
- * sums held in registers (one store per result instead of a read-modify-write per tap).
+ * sums held in registers (one store per result instead of a read-modify-write per tap); a
+ * ragged last block of 16 or more channels is shifted back to whole vectors (store_from).
  *
  * din by gather: input (iy, ix) meets output (oy, ox) through tap (ky, kx) when
  * oy * stride - pad_top + ky == iy; the taps that meet a row (and a column) are listed once, so
@@ -61,10 +62,18 @@ typedef struct din_taps {
   int ny, nx, ky[EN_MAX_KERNEL], oy[EN_MAX_KERNEL], kx[EN_MAX_KERNEL], ox[EN_MAX_KERNEL];
 } din_taps;
 
+/* The ragged last block of C >= LANES channels is shifted back to end at C: whole-vector loads,
+ * and only the lanes from `skip` on are stored (the block before wrote the others). */
+static inline __attribute__((always_inline)) void store_from(float *p, vec v, int skip) {
+  float t[LANES];
+  memcpy(t, &v, sizeof t);
+  for (int l = skip; l < LANES; l++) p[l] = t[l];
+}
+
 static inline __attribute__((always_inline)) void din_pixel(float *o, const float *dout_img,
                                                             const float *w, const din_taps *t,
                                                             const en_conv_desc *d, int c0,
-                                                            int lanes) {
+                                                            int lanes, int skip) {
   int C = d->cout, k = d->kernel;
   vec acc = {0};
   for (int a = 0; a < t->ny; a++) {
@@ -73,7 +82,8 @@ static inline __attribute__((always_inline)) void din_pixel(float *o, const floa
     for (int q = 0; q < t->nx; q++)
       acc += load(g + (int64_t)t->ox[q] * C, lanes) * load(wr + t->kx[q] * C, lanes);
   }
-  store(o + c0, acc, lanes);
+  if (skip) store_from(o + c0, acc, skip);
+  else store(o + c0, acc, lanes);
 }
 
 EN_CLONES static void din_row(float *o, const float *dout, const float *w, const en_conv_desc *d,
@@ -85,8 +95,9 @@ EN_CLONES static void din_row(float *o, const float *dout, const float *w, const
   for (int ix = 0; ix < d->w; ix++, o += C) {
     t.nx = meeting_taps(ix, d->pad_left, d->kernel, d->stride, d->ow, t.kx, t.ox);
     int c0 = 0;
-    for (; c0 + LANES <= C; c0 += LANES) din_pixel(o, dout_img, w, &t, d, c0, LANES);
-    if (c0 < C) din_pixel(o, dout_img, w, &t, d, c0, C - c0);
+    for (; c0 + LANES <= C; c0 += LANES) din_pixel(o, dout_img, w, &t, d, c0, LANES, 0);
+    if (c0 < C && C >= LANES) din_pixel(o, dout_img, w, &t, d, C - LANES, LANES, c0 + LANES - C);
+    else if (c0 < C) din_pixel(o, dout_img, w, &t, d, c0, C - c0, 0);
   }
 }
 
@@ -97,7 +108,8 @@ EN_CLONES static void din_row(float *o, const float *dout, const float *w, const
 static inline __attribute__((always_inline)) void dw_row_block(float *racc, const float *g,
                                                                const float *in_img,
                                                                const en_conv_desc *d, int oy,
-                                                               int c0, int lanes, int K) {
+                                                               int c0, int lanes, int skip,
+                                                               int K) {
   int C = d->cout, s = d->stride;
   vec acc[EN_MAX_KERNEL * EN_MAX_KERNEL];
   for (int t = 0; t < K * K; t++) acc[t] = (vec){0};
@@ -116,7 +128,10 @@ static inline __attribute__((always_inline)) void dw_row_block(float *racc, cons
       }
     }
   }
-  for (int t = 0; t < K * K; t++) store(racc + (int64_t)t * C + c0, acc[t], lanes);
+  for (int t = 0; t < K * K; t++) {
+    if (skip) store_from(racc + (int64_t)t * C + c0, acc[t], skip);
+    else store(racc + (int64_t)t * C + c0, acc[t], lanes);
+  }
 }
 
 static inline __attribute__((always_inline)) void dw_row_k(float *racc, const float *dout,
@@ -127,8 +142,11 @@ static inline __attribute__((always_inline)) void dw_row_k(float *racc, const fl
   const float *g = dout + ((int64_t)b * d->oh + oy) * d->ow * C;
   const float *in_img = in + (int64_t)b * d->h * d->w * C;
   int c0 = 0;
-  for (; c0 + LANES <= C; c0 += LANES) dw_row_block(racc, g, in_img, d, oy, c0, LANES, K);
-  if (c0 < C) dw_row_block(racc, g, in_img, d, oy, c0, C - c0, K);
+  for (; c0 + LANES <= C; c0 += LANES) dw_row_block(racc, g, in_img, d, oy, c0, LANES, 0, K);
+  if (c0 < C && C >= LANES)
+    dw_row_block(racc, g, in_img, d, oy, C - LANES, LANES, c0 + LANES - C, K);
+  else if (c0 < C)
+    dw_row_block(racc, g, in_img, d, oy, c0, C - c0, 0, K);
 }
 
 /* Any kernel size: sums in memory, tap by tap, added to racc. */
