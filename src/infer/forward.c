@@ -133,7 +133,7 @@ static void stem(const en_forward_args *a, const en_conv_desc *d, const float *i
   }
 }
 
-void en_forward(const en_forward_args *a, const float *input, float *logits) {
+static void forward(const en_forward_args *a, const float *input, float *logits) {
   const en_arch *arch = a->arch;
   const en_folded *f = a->weights;
   const en_kernels *k = a->kernels;
@@ -165,4 +165,12 @@ void en_forward(const en_forward_args *a, const float *input, float *logits) {
   TIMED(a, EFFNET_OP_LINEAR, (int64_t)p->n * arch->head_ch * arch->num_classes,
         k->gemm(logits, p->pool, f->fc_w, f->fc_b, NULL, p->n, arch->head_ch, arch->num_classes,
                 EN_ACT_NONE));
+}
+
+void en_forward(const en_forward_args *a, const float *input, float *logits) {
+  /* the per-thread scratch of the plan holds plan->threads rings: never run wider */
+  int previous = omp_get_max_threads();
+  if (previous > a->plan->threads) omp_set_num_threads(a->plan->threads);
+  forward(a, input, logits);
+  if (previous > a->plan->threads) omp_set_num_threads(previous);
 }

@@ -12,10 +12,12 @@ typedef struct plan_sizes {
   size_t ping, expanded, dw, pool, se, im2col, gate, gated_w, ring;
 } plan_sizes;
 
-/* Threshold measured on B0 (2-vCPU Xeon, README): fusing the 28 x 28 blocks (750 KB expanded)
- * still gains a few per cent; fusing smaller ones only adds per-row GEMM overhead. */
+/* Fused when the expanded tensor is too big to stay in cache between the two passes (512 KB
+ * per image). Measured (README, Speed): fusing every such block was faster than leaving out
+ * the narrow late stages (B7 at 600 px lost 20-30 % when its 38- and 19-wide blocks ran
+ * unfused), even though the fused kernel runs one expand GEMM per image row. */
 int en_fuse_front(const en_block *b, int h, int w) {
-  return b->expand != 1 && w >= 16 && (int64_t)h * w * b->mid_ch * 4 >= (512 << 10);
+  return b->expand != 1 && w >= 8 && (int64_t)h * w * b->mid_ch * 4 >= (512 << 10);
 }
 
 static int mul4(size_t a, size_t b, size_t c, size_t d, size_t *out) {
