@@ -102,7 +102,8 @@ static fmap run_block(const en_forward_args *a, const en_block *b, const en_fold
   int64_t hw = (int64_t)d.oh * d.ow;
   float *pool = f->se_w1 ? p->pool : NULL;
   if (f->expand_w && en_fuse_front(b, x.h, x.w)) {
-    TIMED(a, EFFNET_OP_FUSED, in_rows * b->in_ch * b->mid_ch + p->n * hw * b->mid_ch * b->kernel * b->kernel,
+    int64_t macs = in_rows * b->in_ch * b->mid_ch + p->n * hw * b->mid_ch * b->kernel * b->kernel;
+    TIMED(a, EFFNET_OP_FUSED, macs,
           k->expand_depthwise(p->dw, pool, x.data, b->in_ch, f->expand_w, f->expand_b, f->dw_w,
                               f->dw_b, &d, p->expanded, p->ring));
   } else {

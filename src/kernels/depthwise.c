@@ -14,11 +14,8 @@
 #include <omp.h>
 #include <string.h>
 
-#include "kernels/kernels.h"
-#include "kernels/vexp.h"
+#include "kernels/vec16.h"
 
-/* the vector type only crosses always-inline helpers, never a real call: no ABI at stake */
-#pragma GCC diagnostic ignored "-Wpsabi"
 /* ISO C mode (-std=c11) turns off multiply-add contraction: the kernels need FMA */
 #pragma GCC optimize("fp-contract=fast")
 
@@ -28,33 +25,7 @@
 #define EN_CLONES
 #endif
 
-#define LANES 16
-typedef float vec __attribute__((vector_size(LANES * 4), aligned(4), may_alias));
-
-/* Loads and stores `lanes` channels (LANES, or fewer for the last block). */
-static inline __attribute__((always_inline)) vec load(const float *p, int lanes) {
-  vec v = {0};
-  if (lanes == LANES) return *(const vec *)p;
-  memcpy(&v, p, (size_t)lanes * sizeof(float));
-  return v;
-}
-
-static inline __attribute__((always_inline)) void store(float *p, vec v, int lanes) {
-  if (lanes == LANES) *(vec *)p = v;
-  else memcpy(p, &v, (size_t)lanes * sizeof(float));
-}
-
-/* Stores lanes [skip, lanes) only: the shifted last block of a ragged channel count. */
-static inline __attribute__((always_inline)) void store_from(float *p, vec v, int skip,
-                                                             int lanes) {
-  if (skip == 0) {
-    store(p, v, lanes);
-    return;
-  }
-  float t[LANES];
-  memcpy(t, &v, sizeof t);
-  for (int l = skip; l < lanes; l++) p[l] = t[l];
-}
+#define LANES EN_LANES
 
 /* Channel block i of C: full vectors whenever C >= LANES (the ragged last block is shifted
  * back to end at C, loads whole vectors and stores only the lanes from `skip` on, which the
@@ -64,19 +35,6 @@ static void block_span(int C, int i, int *c0, int *lanes, int *skip) {
   if (*c0 + LANES <= C) return;
   if (C >= LANES) *skip = *c0 + LANES - C, *c0 = C - LANES;
   else *lanes = C - *c0;
-}
-
-static inline __attribute__((always_inline)) vec activate(vec v, en_act act) {
-  float t[LANES];
-  memcpy(t, &v, sizeof t);
-  if (act == EN_ACT_SWISH)
-    for (int i = 0; i < LANES; i++) t[i] = en_vswish(t[i]);
-  else if (act == EN_ACT_RELU6)
-    for (int i = 0; i < LANES; i++) t[i] = t[i] < 0.0f ? 0.0f : (t[i] > 6.0f ? 6.0f : t[i]);
-  else if (act != EN_ACT_NONE)
-    for (int i = 0; i < LANES; i++) t[i] = en_activate(t[i], act);
-  memcpy(&v, t, sizeof t);
-  return v;
 }
 
 /* One output row of one channel block. rows[ky] points at pixel 0, channel c0 of the input row
@@ -89,8 +47,8 @@ typedef struct dw_row {
   int ky0, ky1, skip, lo, hi; /* [lo, hi): interior output columns; skip: see store_from */
 } dw_row;
 
-static inline __attribute__((always_inline)) vec border_pixel(const dw_row *r, int ox, vec acc,
-                                                              int lanes) {
+static inline __attribute__((always_inline)) en_vec border_pixel(const dw_row *r, int ox, en_vec acc,
+                                                                 int lanes) {
   const en_conv_desc *d = r->d;
   int k = d->kernel, C = d->cin;
   int ix0 = ox * d->stride - d->pad_left;
@@ -99,14 +57,14 @@ static inline __attribute__((always_inline)) vec border_pixel(const dw_row *r, i
     const float *px = r->rows[ky] + (int64_t)ix0 * C;
     const float *wk = r->w + ky * k * C;
     for (int kx = kx0; kx < kx1; kx++)
-      acc += load(px + (int64_t)kx * C, lanes) * load(wk + kx * C, lanes);
+      acc += en_vload(px + (int64_t)kx * C, lanes) * en_vload(wk + kx * C, lanes);
   }
   return acc;
 }
 
 /* Four interior output pixels ox .. ox + 3. */
-static inline __attribute__((always_inline)) void interior4(const dw_row *r, int ox, vec b,
-                                                            vec acc[4], int lanes) {
+static inline __attribute__((always_inline)) void interior4(const dw_row *r, int ox, en_vec b,
+                                                            en_vec acc[4], int lanes) {
   const en_conv_desc *d = r->d;
   int k = d->kernel, C = d->cin, s = d->stride;
   acc[0] = acc[1] = acc[2] = acc[3] = b;
@@ -114,40 +72,40 @@ static inline __attribute__((always_inline)) void interior4(const dw_row *r, int
   for (int ky = r->ky0; ky < r->ky1; ky++) {
     const float *px = r->rows[ky] + (int64_t)(ox * s - d->pad_left) * C;
     for (int kx = 0; kx < k; kx++, px += C) {
-      vec wv = load(r->w + (ky * k + kx) * C, lanes);
-      acc[0] += load(px, lanes) * wv;
-      acc[1] += load(px + step, lanes) * wv;
-      acc[2] += load(px + 2 * step, lanes) * wv;
-      acc[3] += load(px + 3 * step, lanes) * wv;
+      en_vec wv = en_vload(r->w + (ky * k + kx) * C, lanes);
+      acc[0] += en_vload(px, lanes) * wv;
+      acc[1] += en_vload(px + step, lanes) * wv;
+      acc[2] += en_vload(px + 2 * step, lanes) * wv;
+      acc[3] += en_vload(px + 3 * step, lanes) * wv;
     }
   }
 }
 
 /* The row; `lanes` is a constant after inlining, so full blocks carry no checks. Returns the
  * row's outputs summed over its pixels. */
-static inline __attribute__((always_inline)) vec row_body(const dw_row *r, int lanes) {
+static inline __attribute__((always_inline)) en_vec row_body(const dw_row *r, int lanes) {
   const en_conv_desc *d = r->d;
   int C = d->cin;
-  vec bias = r->bias ? load(r->bias, lanes) : (vec){0};
-  vec sum = {0};
+  en_vec bias = r->bias ? en_vload(r->bias, lanes) : (en_vec){0};
+  en_vec sum = {0};
   int ox = 0;
   for (; ox < r->lo; ox++) {
-    vec v = activate(border_pixel(r, ox, bias, lanes), d->act);
-    store_from(r->out + (int64_t)ox * C, v, r->skip, lanes);
+    en_vec v = en_vactivate(border_pixel(r, ox, bias, lanes), d->act);
+    en_vstore_from(r->out + (int64_t)ox * C, v, r->skip, lanes);
     sum += v;
   }
   for (; ox + 4 <= r->hi; ox += 4) {
-    vec acc[4];
+    en_vec acc[4];
     interior4(r, ox, bias, acc, lanes);
     for (int j = 0; j < 4; j++) {
-      vec v = activate(acc[j], d->act);
-      store_from(r->out + (int64_t)(ox + j) * C, v, r->skip, lanes);
+      en_vec v = en_vactivate(acc[j], d->act);
+      en_vstore_from(r->out + (int64_t)(ox + j) * C, v, r->skip, lanes);
       sum += v;
     }
   }
   for (; ox < d->ow; ox++) {
-    vec v = activate(border_pixel(r, ox, bias, lanes), d->act);
-    store_from(r->out + (int64_t)ox * C, v, r->skip, lanes);
+    en_vec v = en_vactivate(border_pixel(r, ox, bias, lanes), d->act);
+    en_vstore_from(r->out + (int64_t)ox * C, v, r->skip, lanes);
     sum += v;
   }
   return sum;
@@ -182,14 +140,14 @@ static inline __attribute__((always_inline)) void block_rows(const float *in, co
   dw_row r = {rows, w + c0, bias ? bias + c0 : NULL, NULL, d, 0, 0, skip, 0, 0};
   interior_range(d, &r.lo, &r.hi);
   const float *img = in + (int64_t)b * d->h * d->w * d->cin + c0;
-  vec sum = {0};
+  en_vec sum = {0};
   for (int oy = y0; oy < y1; oy++) {
     int iy0 = row_taps(d, oy, &r.ky0, &r.ky1);
     for (int ky = r.ky0; ky < r.ky1; ky++) rows[ky] = img + (int64_t)(iy0 + ky) * d->w * d->cin;
     r.out = out + (((int64_t)b * d->oh + oy) * d->ow) * d->cin + c0;
     sum += row_body(&r, lanes);
   }
-  store(sums, sum, lanes);
+  en_vstore(sums, sum, lanes);
 }
 
 EN_CLONES static void block_rows_full(const float *in, const float *w, const float *bias,
@@ -230,7 +188,8 @@ void en_fast_depthwise(float *out, const float *in, const float *w, const float 
     if (lanes == LANES) block_rows_full(in, w, bias, out, d, b, c0, skip, y0, y1, s);
     else block_rows_part(in, w, bias, out, d, b, c0, y0, y1, s, lanes);
     if (pool && !own)
-      memcpy(pool + (int64_t)b * d->cin + c0 + skip, s + skip, (size_t)(lanes - skip) * sizeof(float));
+      memcpy(pool + (int64_t)b * d->cin + c0 + skip, s + skip,
+             (size_t)(lanes - skip) * sizeof(float));
   }
   if (pool && own)
     for (int pair = 0; pair < pairs; pair++) {
@@ -262,7 +221,7 @@ EN_CLONES void en_fast_depthwise_row(float *out, const float *const *rows, const
     r.w = w + c0;
     r.bias = bias ? bias + c0 : NULL;
     r.out = out + c0;
-    vec sum = lanes == LANES ? row_body(&r, LANES) : row_body(&r, lanes);
+    en_vec sum = lanes == LANES ? row_body(&r, LANES) : row_body(&r, lanes);
     if (pool) {
       float t[LANES];
       memcpy(t, &sum, sizeof t);

@@ -19,16 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/kernels.h"
-#include "kernels/vexp.h"
+#include "kernels/vec16.h"
 
-/* the vector type only crosses always-inline helpers, never a real call: no ABI at stake */
-#pragma GCC diagnostic ignored "-Wpsabi"
 /* ISO C mode (-std=c11) turns off multiply-add contraction: the kernels need FMA */
 #pragma GCC optimize("fp-contract=fast")
 
 #define P EN_GEMM_PANEL
-typedef float vec __attribute__((vector_size(P * 4), aligned(4), may_alias));
+_Static_assert(EN_GEMM_PANEL == EN_LANES, "a packed panel is one vector");
 
 #define MC 96
 #define KC 256
@@ -43,33 +40,11 @@ typedef struct gemm_job {
   en_act act;
 } gemm_job;
 
-static inline __attribute__((always_inline)) vec vload(const float *p, int lanes) {
-  vec v = {0};
-  if (lanes == P) return *(const vec *)p;
-  memcpy(&v, p, (size_t)lanes * sizeof(float));
-  return v;
-}
-
-static inline __attribute__((always_inline)) void vstore(float *p, vec v, int lanes) {
-  if (lanes == P) *(vec *)p = v;
-  else memcpy(p, &v, (size_t)lanes * sizeof(float));
-}
-
-static inline __attribute__((always_inline)) vec epilogue(const gemm_job *g, vec v, int64_t row,
-                                                          int col, int lanes) {
-  if (g->bias) v += vload(g->bias + col, lanes);
-  if (g->act != EN_ACT_NONE) {
-    float t[P];
-    memcpy(t, &v, sizeof t);
-    if (g->act == EN_ACT_SWISH)
-      for (int i = 0; i < P; i++) t[i] = en_vswish(t[i]);
-    else if (g->act == EN_ACT_RELU6)
-      for (int i = 0; i < P; i++) t[i] = t[i] < 0.0f ? 0.0f : (t[i] > 6.0f ? 6.0f : t[i]);
-    else
-      for (int i = 0; i < P; i++) t[i] = en_activate(t[i], g->act);
-    memcpy(&v, t, sizeof t);
-  }
-  if (g->residual) v += vload(g->residual + row * g->cout + col, lanes);
+static inline __attribute__((always_inline)) en_vec epilogue(const gemm_job *g, en_vec v,
+                                                             int64_t row, int col, int lanes) {
+  if (g->bias) v += en_vload(g->bias + col, lanes);
+  v = en_vactivate(v, g->act);
+  if (g->residual) v += en_vload(g->residual + row * g->cout + col, lanes);
   return v;
 }
 
@@ -77,7 +52,7 @@ static inline __attribute__((always_inline)) vec epilogue(const gemm_job *g, vec
  * mr and nv are constants after inlining, so the accumulators live in registers. */
 static inline __attribute__((always_inline)) void tile(const gemm_job *g, int64_t i, int mr,
                                                        int p, int nv, int k0, int kc) {
-  vec acc[MR_MAX][NV_MAX];
+  en_vec acc[MR_MAX][NV_MAX];
   int K = g->cin, first = k0 == 0, last = k0 + kc == K;
   int lanes[NV_MAX];
   for (int v = 0; v < nv; v++) {
@@ -86,24 +61,24 @@ static inline __attribute__((always_inline)) void tile(const gemm_job *g, int64_
   }
   for (int r = 0; r < mr; r++)
     for (int v = 0; v < nv; v++)
-      acc[r][v] = first ? (vec){0} : vload(g->out + (i + r) * g->cout + (p + v) * P, lanes[v]);
+      acc[r][v] = first ? (en_vec){0} : en_vload(g->out + (i + r) * g->cout + (p + v) * P, lanes[v]);
   const float *a = g->in + i * K + k0;
   const float *b = g->packed + ((int64_t)p * K + k0) * P;
   int64_t panel = (int64_t)K * P;
   for (int k = 0; k < kc; k++, a++, b += P) {
-    vec w[NV_MAX];
-    for (int v = 0; v < nv; v++) w[v] = *(const vec *)(b + v * panel);
+    en_vec w[NV_MAX];
+    for (int v = 0; v < nv; v++) w[v] = *(const en_vec *)(b + v * panel);
     for (int r = 0; r < mr; r++) {
       float s = a[(int64_t)r * K];
-      vec x = {s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}; /* a broadcast, not an add */
+      en_vec x = {s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}; /* a broadcast, not an add */
       for (int v = 0; v < nv; v++) acc[r][v] += x * w[v];
     }
   }
   for (int r = 0; r < mr; r++)
     for (int v = 0; v < nv; v++) {
       int col = (p + v) * P;
-      vec o = last ? epilogue(g, acc[r][v], i + r, col, lanes[v]) : acc[r][v];
-      vstore(g->out + (i + r) * g->cout + col, o, lanes[v]);
+      en_vec o = last ? epilogue(g, acc[r][v], i + r, col, lanes[v]) : acc[r][v];
+      en_vstore(g->out + (i + r) * g->cout + col, o, lanes[v]);
     }
 }
 
@@ -202,7 +177,8 @@ void en_fast_gemm_serial(float *out, const float *in, const float *packed, const
   if (empty_sum(&g)) return;
   int nv;
   block_fn run = pick_block(&nv);
-  for (int64_t r0 = 0; r0 < rows; r0 += MC) run(&g, r0, r0 + MC < rows ? r0 + MC : rows, 0, g.panels);
+  for (int64_t r0 = 0; r0 < rows; r0 += MC)
+    run(&g, r0, r0 + MC < rows ? r0 + MC : rows, 0, g.panels);
 }
 
 void en_fast_gemm(float *out, const float *in, const float *packed, const float *bias,

@@ -80,7 +80,8 @@ void en_fast_expand_depthwise(float *out, float *pool, const float *x, int cin, 
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < total; i++) {
         float acc = 0.0f;
-        for (int u = 0; u < nt; u++) acc += scratch[(size_t)u * per_thread + (size_t)d->kernel * d->w * mid + i];
+        for (int u = 0; u < nt; u++)
+          acc += scratch[(size_t)u * per_thread + (size_t)d->kernel * d->w * mid + i];
         pool[i] = acc;
       }
     }

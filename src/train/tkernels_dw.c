@@ -13,11 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/kernels.h"
+#include "kernels/vec16.h"
 #include "train/tkernels.h"
 
-/* the vector type only crosses always-inline helpers, never a real call: no ABI at stake */
-#pragma GCC diagnostic ignored "-Wpsabi"
 /* ISO C mode (-std=c11) turns off multiply-add contraction */
 #pragma GCC optimize("fp-contract=fast")
 
@@ -27,21 +25,8 @@
 #define EN_CLONES
 #endif
 
-#define LANES 16
+#define LANES EN_LANES
 #define DW_BLK 32 /* row blocks of the weight gradient */
-typedef float vec __attribute__((vector_size(LANES * 4), aligned(4), may_alias));
-
-static inline __attribute__((always_inline)) vec load(const float *p, int lanes) {
-  vec v = {0};
-  if (lanes == LANES) return *(const vec *)p;
-  memcpy(&v, p, (size_t)lanes * sizeof(float));
-  return v;
-}
-
-static inline __attribute__((always_inline)) void store(float *p, vec v, int lanes) {
-  if (lanes == LANES) *(vec *)p = v;
-  else memcpy(p, &v, (size_t)lanes * sizeof(float));
-}
 
 /* Taps t in [0, k) with (i + pad - t) a multiple of s whose quotient lies in [0, out): lists
  * the taps and the output index each meets; returns their count. */
@@ -62,28 +47,20 @@ typedef struct din_taps {
   int ny, nx, ky[EN_MAX_KERNEL], oy[EN_MAX_KERNEL], kx[EN_MAX_KERNEL], ox[EN_MAX_KERNEL];
 } din_taps;
 
-/* The ragged last block of C >= LANES channels is shifted back to end at C: whole-vector loads,
- * and only the lanes from `skip` on are stored (the block before wrote the others). */
-static inline __attribute__((always_inline)) void store_from(float *p, vec v, int skip) {
-  float t[LANES];
-  memcpy(t, &v, sizeof t);
-  for (int l = skip; l < LANES; l++) p[l] = t[l];
-}
-
 static inline __attribute__((always_inline)) void din_pixel(float *o, const float *dout_img,
                                                             const float *w, const din_taps *t,
                                                             const en_conv_desc *d, int c0,
                                                             int lanes, int skip) {
   int C = d->cout, k = d->kernel;
-  vec acc = {0};
+  en_vec acc = {0};
   for (int a = 0; a < t->ny; a++) {
     const float *g = dout_img + (int64_t)t->oy[a] * d->ow * C + c0;
     const float *wr = w + t->ky[a] * k * C + c0;
     for (int q = 0; q < t->nx; q++)
-      acc += load(g + (int64_t)t->ox[q] * C, lanes) * load(wr + t->kx[q] * C, lanes);
+      acc += en_vload(g + (int64_t)t->ox[q] * C, lanes) * en_vload(wr + t->kx[q] * C, lanes);
   }
-  if (skip) store_from(o + c0, acc, skip);
-  else store(o + c0, acc, lanes);
+  if (skip) en_vstore_from(o + c0, acc, skip, LANES);
+  else en_vstore(o + c0, acc, lanes);
 }
 
 EN_CLONES static void din_row(float *o, const float *dout, const float *w, const en_conv_desc *d,
@@ -111,11 +88,11 @@ static inline __attribute__((always_inline)) void dw_row_block(float *racc, cons
                                                                int c0, int lanes, int skip,
                                                                int K) {
   int C = d->cout, s = d->stride;
-  vec acc[EN_MAX_KERNEL * EN_MAX_KERNEL];
-  for (int t = 0; t < K * K; t++) acc[t] = (vec){0};
+  en_vec acc[EN_MAX_KERNEL * EN_MAX_KERNEL];
+  for (int t = 0; t < K * K; t++) acc[t] = (en_vec){0};
   int iy0 = oy * s - d->pad_top;
   for (int ox = 0; ox < d->ow; ox++) {
-    vec gv = load(g + (int64_t)ox * C + c0, lanes);
+    en_vec gv = en_vload(g + (int64_t)ox * C + c0, lanes);
     int ix0 = ox * s - d->pad_left;
     for (int ky = 0; ky < K; ky++) {
       int iy = iy0 + ky;
@@ -124,13 +101,13 @@ static inline __attribute__((always_inline)) void dw_row_block(float *racc, cons
       for (int kx = 0; kx < K; kx++) {
         int ix = ix0 + kx;
         if (ix < 0 || ix >= d->w) continue;
-        acc[ky * K + kx] += gv * load(row + (int64_t)ix * C, lanes);
+        acc[ky * K + kx] += gv * en_vload(row + (int64_t)ix * C, lanes);
       }
     }
   }
   for (int t = 0; t < K * K; t++) {
-    if (skip) store_from(racc + (int64_t)t * C + c0, acc[t], skip);
-    else store(racc + (int64_t)t * C + c0, acc[t], lanes);
+    if (skip) en_vstore_from(racc + (int64_t)t * C + c0, acc[t], skip, LANES);
+    else en_vstore(racc + (int64_t)t * C + c0, acc[t], lanes);
   }
 }
 
@@ -210,7 +187,8 @@ static void dw_weight(float *dw, const float *dout, const float *in, const en_co
   float *racc = part ? (float *)(part + nblk * kkc) : NULL;
   memset(dw, 0, (size_t)kkc * sizeof *dw);
   if (!part) { /* no memory (or no rows): one serial float sum, same result to rounding */
-    for (int64_t r = 0; r < rows; r++) dw_row_add(dw, dout, in, d, (int)(r / d->oh), (int)(r % d->oh));
+    for (int64_t r = 0; r < rows; r++)
+      dw_row_add(dw, dout, in, d, (int)(r / d->oh), (int)(r % d->oh));
     return;
   }
 #pragma omp parallel for schedule(static)
