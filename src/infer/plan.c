@@ -13,9 +13,10 @@ typedef struct plan_sizes {
 } plan_sizes;
 
 /* Fused when the expanded tensor is too big to stay in cache between the two passes (512 KB
- * per image). Measured (README, Speed): fusing every such block was faster than leaving out
- * the narrow late stages (B7 at 600 px lost 20-30 % when its 38- and 19-wide blocks ran
- * unfused), even though the fused kernel runs one expand GEMM per image row. */
+ * per image). B0 fused vs unfused: ~4 % faster on one thread, ~6 % on two (min of 4
+ * alternations); thresholds of 200 KB to 2 MB were within noise of each other. Leaving B7's
+ * narrow late stages (38 and 19 wide) unfused was not better: its ratio to ONNX Runtime read
+ * 1.52 / 1.40 (1 / 2 threads) that way, 1.25-1.49 / 1.31-1.39 in three runs fusing them. */
 int en_fuse_front(const en_block *b, int h, int w) {
   return b->expand != 1 && w >= 8 && (int64_t)h * w * b->mid_ch * 4 >= (512 << 10);
 }
