@@ -14,16 +14,11 @@
 #include <omp.h>
 #include <string.h>
 
+#include "core/clones.h"
 #include "kernels/vec16.h"
 
 /* ISO C mode (-std=c11) turns off multiply-add contraction: the kernels need FMA */
 #pragma GCC optimize("fp-contract=fast")
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define EN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define EN_CLONES
-#endif
 
 #define LANES EN_LANES
 

@@ -5,14 +5,9 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/clones.h"
 #include "kernels/kernels.h"
 #include "kernels/vexp.h"
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define EN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define EN_CLONES
-#endif
 
 /* Activation over one row; always inlined so each target clone gets its own vector code. */
 static inline __attribute__((always_inline)) void act_row(float *o, int n, en_act act) {
@@ -89,7 +84,7 @@ static void fast_conv(float *out, const float *in, const float *w, const float *
 }
 
 /* Channel sums per image: threads over channel chunks so no reduction is shared. */
-EN_CLONES void en_fast_channel_sums(float *sums, const float *x, int n, int64_t hw, int C) {
+EN_CLONES static void channel_sums(float *sums, const float *x, int n, int64_t hw, int C) {
   for (int b = 0; b < n; b++) {
     const float *xb = x + (int64_t)b * hw * C;
 #pragma omp parallel for schedule(static)
@@ -103,9 +98,8 @@ EN_CLONES void en_fast_channel_sums(float *sums, const float *x, int n, int64_t 
   }
 }
 
-
 static void fast_pool(float *out, const float *in, int n, int64_t hw, int C) {
-  en_fast_channel_sums(out, in, n, hw, C);
+  channel_sums(out, in, n, hw, C);
   for (int64_t i = 0; i < (int64_t)n * C; i++) out[i] /= (float)hw;
 }
 

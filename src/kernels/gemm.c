@@ -16,6 +16,7 @@
  * element is computed by one thread in a fixed order, so results do not depend on the thread
  * count. */
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,7 +142,7 @@ typedef void (*block_fn)(const gemm_job *, int64_t, int64_t, int, int);
 
 /* The widest micro-kernel this CPU runs; EFFNET_ISA=avx2|portable forces a narrower one (so
  * the tests exercise every path on any machine). */
-static block_fn pick_block(int *nv) {
+static block_fn pick_block_once(int *nv) {
   const char *force = getenv("EFFNET_ISA");
   int limit = !force ? 512 : !strcmp(force, "avx2") ? 256 : !strcmp(force, "portable") ? 0 : 512;
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -159,6 +160,19 @@ static block_fn pick_block(int *nv) {
   return block_portable;
 }
 
+static block_fn chosen;
+static int chosen_nv;
+static pthread_once_t chosen_once = PTHREAD_ONCE_INIT;
+
+static void choose(void) { chosen = pick_block_once(&chosen_nv); }
+
+/* Chosen once per process (a CPU query and a getenv are not for every call). */
+static block_fn pick_block(int *nv) {
+  pthread_once(&chosen_once, choose);
+  *nv = chosen_nv;
+  return chosen;
+}
+
 /* No input channels: the output is the epilogue of zero. Returns whether that was the case. */
 static int empty_sum(const gemm_job *g) {
   if (g->cin > 0) return 0;
@@ -170,38 +184,39 @@ static int empty_sum(const gemm_job *g) {
   return 1;
 }
 
-void en_fast_gemm_serial(float *out, const float *in, const float *packed, const float *bias,
-                         const float *residual, int64_t rows, int cin, int cout, en_act act) {
-  if (rows <= 0 || cout <= 0) return;
-  gemm_job g = {out, in, packed, bias, residual, rows, cin, cout, (cout + P - 1) / P, act};
-  if (empty_sum(&g)) return;
-  int nv;
-  block_fn run = pick_block(&nv);
-  for (int64_t r0 = 0; r0 < rows; r0 += MC)
-    run(&g, r0, r0 + MC < rows ? r0 + MC : rows, 0, g.panels);
-}
-
-void en_fast_gemm(float *out, const float *in, const float *packed, const float *bias,
-                  const float *residual, int64_t rows, int cin, int cout, en_act act) {
+/* The whole product, on the calling thread (serial) or split over the OpenMP team. */
+static void gemm(float *out, const float *in, const float *packed, const float *bias,
+                 const float *residual, int64_t rows, int cin, int cout, en_act act, int serial) {
   if (rows <= 0 || cout <= 0) return;
   gemm_job g = {out, in, packed, bias, residual, rows, cin, cout, (cout + P - 1) / P, act};
   if (empty_sum(&g)) return;
   int nv;
   block_fn run = pick_block(&nv);
   int64_t row_blocks = (rows + MC - 1) / MC;
-  int groups = (g.panels + nv - 1) / nv, threads = omp_get_max_threads();
+  int groups = (g.panels + nv - 1) / nv, threads = serial ? 1 : omp_get_max_threads();
   /* split panel groups too when row blocks alone cannot feed every thread */
   int64_t want = 2 * (int64_t)threads;
-  int splits = row_blocks >= want ? 1 : (int)((want + row_blocks - 1) / row_blocks);
+  int splits = serial || row_blocks >= want ? 1 : (int)((want + row_blocks - 1) / row_blocks);
   if (splits > groups) splits = groups;
   int64_t tasks = row_blocks * splits;
 #pragma omp parallel for schedule(static) if (threads > 1 && tasks > 1)
   for (int64_t t = 0; t < tasks; t++) {
     int64_t rb = t / splits;
-    int s = (int)(t % splits);
-    int g0 = (int)((int64_t)groups * s / splits), g1 = (int)((int64_t)groups * (s + 1) / splits);
+    int part = (int)(t % splits);
+    int g0 = (int)((int64_t)groups * part / splits);
+    int g1 = (int)((int64_t)groups * (part + 1) / splits);
     int p1 = g1 * nv < g.panels ? g1 * nv : g.panels;
     int64_t r1 = (rb + 1) * MC < rows ? (rb + 1) * MC : rows;
     run(&g, rb * MC, r1, g0 * nv, p1);
   }
+}
+
+void en_fast_gemm(float *out, const float *in, const float *packed, const float *bias,
+                  const float *residual, int64_t rows, int cin, int cout, en_act act) {
+  gemm(out, in, packed, bias, residual, rows, cin, cout, act, 0);
+}
+
+void en_fast_gemm_serial(float *out, const float *in, const float *packed, const float *bias,
+                         const float *residual, int64_t rows, int cin, int cout, en_act act) {
+  gemm(out, in, packed, bias, residual, rows, cin, cout, act, 1);
 }

@@ -99,7 +99,6 @@ void en_fast_depthwise(float *out, const float *in, const float *w, const float 
                        const en_conv_desc *d, float *pool);
 void en_fast_depthwise_row(float *out, const float *const *rows, const float *w,
                            const float *bias, const en_conv_desc *d, int oy, float *pool);
-void en_fast_channel_sums(float *sums, const float *x, int n, int64_t hw, int C);
 void en_fast_gemm(float *out, const float *in, const float *packed, const float *bias,
                   const float *residual, int64_t rows, int cin, int cout, en_act act);
 void en_fast_expand_depthwise(float *out, float *pool, const float *x, int cin, const float *ew,

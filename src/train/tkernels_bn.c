@@ -10,14 +10,10 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/clones.h"
 #include "kernels/vexp.h"
 #include "train/tkernels.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define EN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define EN_CLONES
-#endif
 #define EN_INLINE static inline __attribute__((always_inline))
 
 enum {
