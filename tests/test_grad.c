@@ -357,8 +357,9 @@ static void test_pointwise(void) {
     int want_din = t % 5 != 4, want_db = t % 3 != 2;
     float *in = fvec(rows * cin, 1.0), *w = fvec((size_t)cout * cin, 1.0), *r = fvec(rows * cout, 1.0);
     float *din = fnan(rows * cin), *dw = fnan((size_t)cout * cin), *db = fnan(cout);
+    float *scratch = fnan(en_pointwise_scratch_floats(cin, cout));
     en_pointwise_backward(want_din ? din : NULL, dw, want_db ? db : NULL, r, in, w, rows, cin,
-                          cout);
+                          cout, scratch);
     pw_case k = {dvec(in, rows * cin), dvec(w, (size_t)cout * cin), dzeros(cout),
                  dvec(r, rows * cout), rows, cin, cout};
     double *gin = dzeros(rows * cin), *gw = dzeros((size_t)cout * cin), *gb = dzeros(cout);
@@ -369,10 +370,10 @@ static void test_pointwise(void) {
     check_close("pointwise_backward", "dw", dw, gw, (size_t)cout * cin, TOL, ABS_TOL);
     if (want_db) check_close("pointwise_backward", "db", db, gb, cout, TOL, ABS_TOL);
     free(in), free(w), free(r), free(din), free(dw), free(db), free(k.in), free(k.w), free(k.b);
-    free(k.r), free(gin), free(gw), free(gb);
+    free(k.r), free(gin), free(gw), free(gb), free(scratch);
   }
   float dw[6] = {NAN, NAN, NAN, NAN, NAN, NAN}, db[2] = {NAN, NAN}, one = 1.0f;
-  en_pointwise_backward(NULL, dw, db, &one, &one, dw, 0, 3, 2); /* no rows: zero gradients */
+  en_pointwise_backward(NULL, dw, db, &one, &one, dw, 0, 3, 2, NULL); /* no rows: zero grads */
   CHECK(dw[0] == 0.0f && dw[5] == 0.0f && db[0] == 0.0f && db[1] == 0.0f);
 }
 

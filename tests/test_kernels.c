@@ -167,6 +167,22 @@ static void test_gemm(void) {
   }
 }
 
+/* en_gemm_pack_transposed(w) == en_gemm_pack of the explicit transpose, bit for bit. */
+static void test_pack_transposed(void) {
+  for (int t = 0; t < 40; t++) {
+    int cin = t % 4 == 0 ? irand(200, 700) : irand(1, 70), cout = irand(1, 90);
+    size_t nf = en_gemm_packed_floats(cout, cin);
+    float *w = randv((size_t)cout * cin), *wt = randv((size_t)cout * cin);
+    float *a = randv(nf), *b = randv(nf);
+    for (int co = 0; co < cout; co++)
+      for (int ci = 0; ci < cin; ci++) wt[(size_t)ci * cout + co] = w[(size_t)co * cin + ci];
+    en_gemm_pack(a, wt, cout, cin);
+    en_gemm_pack_transposed(b, w, cin, cout);
+    CHECK_MSG(memcmp(a, b, nf * sizeof *a) == 0, "pack_transposed cin %d cout %d", cin, cout);
+    free(w), free(wt), free(a), free(b);
+  }
+}
+
 /* se_gate + gate folded into packed projection weights == se (scales x) + plain GEMM. */
 static void test_se_gate_folded(void) {
   for (int t = 0; t < 40; t++) {
@@ -282,6 +298,7 @@ int main(void) {
   test_pointwise_linear_pool_add();
   test_se();
   test_gemm();
+  test_pack_transposed();
   test_se_gate_folded();
   test_expand_depthwise();
   return TEST_SUMMARY();

@@ -22,16 +22,6 @@
 
 #define LANES EN_LANES
 
-/* Channel block i of C: full vectors whenever C >= LANES (the ragged last block is shifted
- * back to end at C, loads whole vectors and stores only the lanes from `skip` on, which the
- * block before did not write); a partial vector only when C < LANES. */
-static void block_span(int C, int i, int *c0, int *lanes, int *skip) {
-  *c0 = i * LANES, *lanes = LANES, *skip = 0;
-  if (*c0 + LANES <= C) return;
-  if (C >= LANES) *skip = *c0 + LANES - C, *c0 = C - LANES;
-  else *lanes = C - *c0;
-}
-
 /* One output row of one channel block. rows[ky] points at pixel 0, channel c0 of the input row
  * read by tap ky (only ky in [ky0, ky1) are valid); w and bias point at channel c0. */
 typedef struct dw_row {
@@ -177,7 +167,7 @@ void en_fast_depthwise(float *out, const float *in, const float *w, const float 
 #pragma omp parallel for schedule(static) if (threads > 1)
   for (int64_t task = 0; task < tasks; task++) {
     int pair = (int)(task / splits), part = (int)(task % splits), b = pair / blocks, c0, lanes, skip;
-    block_span(d->cin, pair % blocks, &c0, &lanes, &skip);
+    en_vspan(d->cin, pair % blocks, &c0, &lanes, &skip);
     int y0 = (int)((int64_t)d->oh * part / splits), y1 = (int)((int64_t)d->oh * (part + 1) / splits);
     float local[LANES], *s = own ? own[task] : local;
     if (lanes == LANES) block_rows_full(in, w, bias, out, d, b, c0, skip, y0, y1, s);
@@ -189,7 +179,7 @@ void en_fast_depthwise(float *out, const float *in, const float *w, const float 
   if (pool && own)
     for (int pair = 0; pair < pairs; pair++) {
       int b = pair / blocks, c0, lanes, skip;
-      block_span(d->cin, pair % blocks, &c0, &lanes, &skip);
+      en_vspan(d->cin, pair % blocks, &c0, &lanes, &skip);
       for (int l = skip; l < lanes; l++) {
         float acc = 0.0f;
         for (int part = 0; part < splits; part++) acc += own[(int64_t)pair * splits + part][l];
@@ -211,7 +201,7 @@ EN_CLONES void en_fast_depthwise_row(float *out, const float *const *rows, const
   int blocks = (d->cin + LANES - 1) / LANES;
   for (int i = 0; i < blocks; i++) {
     int c0, lanes;
-    block_span(d->cin, i, &c0, &lanes, &r.skip);
+    en_vspan(d->cin, i, &c0, &lanes, &r.skip);
     for (int ky = r.ky0; ky < r.ky1; ky++) shifted[ky] = rows[ky] + c0;
     r.w = w + c0;
     r.bias = bias ? bias + c0 : NULL;

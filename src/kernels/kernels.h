@@ -79,6 +79,10 @@ size_t en_expand_depthwise_scratch(const en_conv_desc *d, int threads);
 size_t en_gemm_packed_floats(int cin, int cout);
 /* w (cout, cin) -> packed */
 void en_gemm_pack(float *packed, const float *w, int cin, int cout);
+/* w (cout, cin) packed as the weights of the GEMM out (rows, cin) = in (rows, cout) . w, i.e.
+ * W^T in en_gemm_pack's layout with cin outputs (en_gemm_packed_floats(cout, cin) floats): the
+ * input gradient of a 1x1 conv in training */
+void en_gemm_pack_transposed(float *packed, const float *w, int cin, int cout);
 /* packed copy with input channel k scaled by scale[k]: W . diag(scale), i.e. the weights that
  * applied to x give the GEMM of x * scale (squeeze-excite's gate on the projection's input) */
 void en_gemm_pack_scaled(float *dst, const float *packed, const float *scale, int cin, int cout);

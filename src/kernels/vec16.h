@@ -16,6 +16,16 @@
 #define EN_LANES 16
 typedef float en_vec __attribute__((vector_size(EN_LANES * 4), aligned(4), may_alias));
 
+/* Channel block i of C: full vectors whenever C >= EN_LANES (the ragged last block is shifted
+ * back to end at C, loads whole vectors and stores only the lanes from `skip` on, which the
+ * block before covered); a partial vector only when C < EN_LANES. */
+static inline void en_vspan(int C, int i, int *c0, int *lanes, int *skip) {
+  *c0 = i * EN_LANES, *lanes = EN_LANES, *skip = 0;
+  if (*c0 + EN_LANES <= C) return;
+  if (C >= EN_LANES) *skip = *c0 + EN_LANES - C, *c0 = C - EN_LANES;
+  else *lanes = C - *c0;
+}
+
 /* Loads `lanes` floats (EN_LANES, or fewer, the rest zero). */
 static inline __attribute__((always_inline)) en_vec en_vload(const float *p, int lanes) {
   en_vec v = {0};

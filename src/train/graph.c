@@ -102,8 +102,8 @@ static void block_forward(const step_ctx *s, int i) {
   int64_t rows_in = (int64_t)s->n * t->h * t->w, rows_out = (int64_t)s->n * t->oh * t->ow;
   const float *x = t->in;
   if (b->expand != 1) {
-    K->pointwise(t->expand.x, x, param(s, r->expand_w), NULL, rows_in, b->in_ch, b->mid_ch,
-                 EN_ACT_NONE);
+    en_pointwise_forward_train(t->expand.x, x, param(s, r->expand_w), rows_in, b->in_ch,
+                               b->mid_ch, s->g->packed);
     bn_forward(s, t->expanded, &t->expand, r->expand_bn, rows_in, b->mid_ch, s->act);
     x = t->expanded;
   }
@@ -118,8 +118,8 @@ static void block_forward(const step_ctx *s, int i) {
                         (int64_t)t->oh * t->ow, b->mid_ch, b->se_ch, s->act);
     proj_in = t->se_out;
   }
-  K->pointwise(t->project.x, proj_in, param(s, r->project_w), NULL, rows_out, b->mid_ch,
-               b->out_ch, EN_ACT_NONE);
+  en_pointwise_forward_train(t->project.x, proj_in, param(s, r->project_w), rows_out,
+                             b->mid_ch, b->out_ch, s->g->packed);
   bn_forward(s, t->out, &t->project, r->project_bn, rows_out, b->out_ch, EN_ACT_NONE);
   if (!b->has_skip) return;
   int64_t per = (int64_t)t->oh * t->ow * b->out_ch;
@@ -132,7 +132,8 @@ static void head_forward(const step_ctx *s, const float *x, int64_t hw, uint64_t
   en_tgraph *g = s->g;
   const en_arch *a = g->arch;
   int last = a->blocks[a->num_blocks - 1].out_ch, n = s->n, H = a->head_ch;
-  K->pointwise(g->head.x, x, param(s, s->p->head_w), NULL, n * hw, last, H, EN_ACT_NONE);
+  en_pointwise_forward_train(g->head.x, x, param(s, s->p->head_w), n * hw, last, H,
+                             g->packed);
   bn_forward(s, g->head_act, &g->head, s->p->head_bn, n * hw, H, s->act);
   K->pool(g->pooled, g->head_act, n, hw, H);
   float p = s->f->dropout, scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
@@ -172,7 +173,7 @@ static int block_backward(const step_ctx *s, int i, int cur) {
   int si = free_buf(held, zi);
   en_pointwise_backward(G[si], gradp(s, r->project_w), NULL, G[zi],
                         b->se_ch ? t->se_out : t->dw_act, param(s, r->project_w), rows_out,
-                        b->mid_ch, b->out_ch);
+                        b->mid_ch, b->out_ch, s->g->packed);
   if (b->se_ch)
     en_se_backward(G[si], gradp(s, r->se_reduce_w), gradp(s, r->se_reduce_b),
                    gradp(s, r->se_expand_w), gradp(s, r->se_expand_b), G[si], t->dw_act,
@@ -188,7 +189,7 @@ static int block_backward(const step_ctx *s, int i, int cur) {
     bn_backward(s, G[ei], &t->expand, r->expand_bn, rows_in, b->mid_ch, s->act);
     ii = free_buf(held, ei);
     en_pointwise_backward(G[ii], gradp(s, r->expand_w), NULL, G[ei], t->in,
-                          param(s, r->expand_w), rows_in, b->in_ch, b->mid_ch);
+                          param(s, r->expand_w), rows_in, b->in_ch, b->mid_ch, s->g->packed);
   } else {
     ii = free_buf(held, si);
     en_depthwise_backward(G[ii], t->dw_g, G[si], t->in, t->dw_w, &d);
@@ -204,12 +205,12 @@ static int head_backward(const step_ctx *s, const float *x, int64_t hw) {
   int last = a->blocks[a->num_blocks - 1].out_ch, n = s->n, H = a->head_ch;
   float *dpool = g->grads[1];
   en_pointwise_backward(dpool, gradp(s, s->p->fc_w), gradp(s, s->p->fc_b), g->dlogits,
-                        g->dropped, param(s, s->p->fc_w), n, H, a->num_classes);
+                        g->dropped, param(s, s->p->fc_w), n, H, a->num_classes, g->packed);
   for (int64_t e = 0; e < (int64_t)n * H; e++) dpool[e] *= g->drop_mask[e];
   en_pool_backward(g->grads[0], dpool, n, hw, H);
   bn_backward(s, g->grads[0], &g->head, s->p->head_bn, n * hw, H, s->act);
   en_pointwise_backward(g->grads[1], gradp(s, s->p->head_w), NULL, g->grads[0], x,
-                        param(s, s->p->head_w), n * hw, last, H);
+                        param(s, s->p->head_w), n * hw, last, H, g->packed);
   return 1;
 }
 

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "train/graph.h"
+#include "train/tkernels.h"
 
 typedef struct carver {
   float *base;
@@ -57,6 +58,22 @@ static int64_t carve_block(carver *c, const en_block *b, en_tblock *t, int n, in
   return max64(rows_in * b->mid_ch, max64(rows_out * b->mid_ch, rows_out * b->out_ch));
 }
 
+/* The largest packed 1x1 weights (either orientation) of any layer, classifier included. */
+static size_t packed_floats(const en_arch *a) {
+  int last = a->blocks[a->num_blocks - 1].out_ch;
+  size_t m = en_pointwise_scratch_floats(last, a->head_ch);
+  size_t fc = en_pointwise_scratch_floats(a->head_ch, a->num_classes);
+  m = fc > m ? fc : m;
+  for (int i = 0; i < a->num_blocks; i++) {
+    const en_block *b = &a->blocks[i];
+    size_t e = en_pointwise_scratch_floats(b->in_ch, b->mid_ch);
+    size_t p = en_pointwise_scratch_floats(b->mid_ch, b->out_ch);
+    m = e > m ? e : m;
+    m = p > m ? p : m;
+  }
+  return m;
+}
+
 static void carve_all(carver *c, en_tgraph *g, const en_arch *a, int n, int h, int w) {
   g->stem_h = en_conv_out(h, 2);
   g->stem_w = en_conv_out(w, 2);
@@ -84,6 +101,7 @@ static void carve_all(carver *c, en_tgraph *g, const en_arch *a, int n, int h, i
   g->logits = carve(c, (int64_t)n * a->num_classes);
   g->dlogits = carve(c, (int64_t)n * a->num_classes);
   for (int k = 0; k < 3; k++) g->grads[k] = carve(c, largest);
+  g->packed = carve(c, (int64_t)packed_floats(a));
   g->im2col = carve(c, (int64_t)g->stem_h * g->stem_w * 27);
   g->se_scratch = carve(c, (int64_t)n * (2 * widest + 2 * widest));
 }

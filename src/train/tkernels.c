@@ -1,5 +1,6 @@
 /* Backward of the linear ops (stem conv, 1x1 conv / linear, depthwise), of the global pool, and
- * the softmax cross-entropy loss. GEMM-shaped gradients go to BLAS; depthwise (tkernels_dw.c)
+ * the softmax cross-entropy loss, and the training forward of 1x1 convs. Forward and input
+ * gradient of 1x1 convs run on the packed GEMM of src/kernels/gemm.c, weight gradients on BLAS; depthwise (tkernels_dw.c)
  * is vectorised over channels (NHWC). Reductions are split into blocks whose number depends on the shape
  * only, summed in block order, so results do not depend on the thread count (BLAS aside). */
 #include <cblas.h>
@@ -52,16 +53,33 @@ EN_CLONES static void column_sums(float *out, const float *a, int64_t rows, int 
   }
 }
 
+size_t en_pointwise_scratch_floats(int cin, int cout) {
+  size_t a = en_gemm_packed_floats(cin, cout), b = en_gemm_packed_floats(cout, cin);
+  return a > b ? a : b;
+}
+
+/* The weights change every step, so they are packed every step: a copy of cin x cout floats
+ * against rows x cin x cout multiply-adds, and the packed GEMM beats BLAS plus its separate
+ * zeroing pass on these skinny shapes (README, Speed). */
+void en_pointwise_forward_train(float *out, const float *in, const float *w, int64_t rows,
+                                int cin, int cout, float *scratch) {
+  if (rows <= 0) return;
+  en_gemm_pack(scratch, w, cin, cout);
+  en_fast_gemm(out, in, scratch, NULL, NULL, rows, cin, cout, EN_ACT_NONE);
+}
+
 void en_pointwise_backward(float *din, float *dw, float *db, const float *dout,
-                           const float *in, const float *w, int64_t rows, int cin, int cout) {
+                           const float *in, const float *w, int64_t rows, int cin, int cout,
+                           float *scratch) {
   if (rows <= 0) {
     memset(dw, 0, (size_t)cin * cout * sizeof *dw);
     if (db) memset(db, 0, (size_t)cout * sizeof *db);
     return;
   }
-  if (din)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, cin, cout, 1.0f, dout,
-                cout, w, cin, 0.0f, din, cin);
+  if (din) {
+    en_gemm_pack_transposed(scratch, w, cin, cout);
+    en_fast_gemm(din, dout, scratch, NULL, NULL, rows, cout, cin, EN_ACT_NONE);
+  }
   cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cout, cin, (int)rows, 1.0f, dout, cout,
               in, cin, 0.0f, dw, cin);
   if (db) column_sums(db, dout, rows, cout);

@@ -11,8 +11,12 @@
 #include <string.h>
 
 #include "core/clones.h"
-#include "kernels/vexp.h"
+#include "kernels/vec16.h"
 #include "train/tkernels.h"
+
+/* ISO C mode (-std=c11) turns off multiply-add contraction: the exp polynomial and the
+ * reciprocal's Newton steps want it */
+#pragma GCC optimize("fp-contract=fast")
 
 #define EN_INLINE static inline __attribute__((always_inline))
 
@@ -94,27 +98,37 @@ typedef struct stats_ctx {
   const double *shift; /* per channel of the chunk */
 } stats_ctx;
 
+/* Adds lanes [skip, lanes) of one run's float sums f0, f1 to the double sums s0, s1. */
+EN_INLINE void flush_run(double *s0, double *s1, en_vec f0, en_vec f1, int skip, int lanes) {
+  float a[EN_LANES], b[EN_LANES];
+  memcpy(a, &f0, sizeof a);
+  memcpy(b, &f1, sizeof b);
+  for (int l = skip; l < lanes; l++) s0[l] += a[l], s1[l] += b[l];
+}
+
 /* Sums of d and d^2 with d = x - shift. Shifting by a sample of the channel keeps
  * E[d^2] - E[d]^2 free of cancellation when |mean| >> std, in one pass over x. Runs of RUN rows
- * are summed in float (vector-wide, a relative error of a few 1e-7), the runs in double, so the
- * variance stays far more exact than the float it is stored in. */
+ * are summed in float (a relative error of a few 1e-7, the sums in registers, one 16-channel
+ * vector at a time), the runs in double, so the variance stays far more exact than the float it
+ * is stored in. */
 EN_CLONES static void stats_fn(double *s0, double *s1, const void *vctx, int64_t r0, int64_t r1,
                                int c0, int n) {
   const stats_ctx *t = vctx;
-  float shift[RED_CH], f0[RED_CH], f1[RED_CH];
+  float shift[RED_CH];
   for (int c = 0; c < n; c++) shift[c] = (float)t->shift[c];
   for (int64_t r = r0; r < r1; r += RUN) {
     int64_t end = r + RUN < r1 ? r + RUN : r1;
-    for (int c = 0; c < n; c++) f0[c] = f1[c] = 0.0f;
-    for (int64_t q = r; q < end; q++) {
-      const float *xr = t->x + q * t->C + c0;
-      for (int c = 0; c < n; c++) {
-        float d = xr[c] - shift[c];
-        f0[c] += d;
-        f1[c] += d * d;
+    for (int i = 0; i * EN_LANES < n; i++) {
+      int o, lanes, skip;
+      en_vspan(n, i, &o, &lanes, &skip);
+      en_vec sh = en_vload(shift + o, lanes), f0 = {0}, f1 = {0};
+      for (int64_t q = r; q < end; q++) {
+        en_vec d = en_vload(t->x + q * t->C + c0 + o, lanes) - sh;
+        f0 += d;
+        f1 += d * d;
       }
+      flush_run(s0 + o, s1 + o, f0, f1, skip, lanes);
     }
-    for (int c = 0; c < n; c++) s0[c] += f0[c], s1[c] += f1[c];
   }
 }
 
@@ -192,34 +206,47 @@ typedef struct bn_bwd_ctx {
   const bn_coef *cf; /* of the reduction chunk */
 } bn_bwd_ctx;
 
-/* dz = dy * act'(z), stored (it may overwrite dy: read first): sums of dz (dbeta) and
- * dz * xhat (dgamma), in float over one run of rows (f0, f1), added in double by the caller. */
-EN_INLINE void bn_sum_loop(float *f0, float *f1, float *dzo, const float *dy, const float *x,
-                           const bn_coef *cf, int n, en_act act) {
-  for (int c = 0; c < n; c++) {
-    float xc = x[c] - cf->mean[c];
-    float dz = dy[c] * act_grad(xc * cf->za[c] + cf->beta[c], act);
-    dzo[c] = dz;
-    f0[c] += dz;
-    f1[c] += dz * (xc * cf->is[c]);
+EN_INLINE en_vec vact_grad(en_vec z, en_act act) {
+  float t[EN_LANES];
+  memcpy(t, &z, sizeof t);
+  for (int l = 0; l < EN_LANES; l++) t[l] = act_grad(t[l], act);
+  memcpy(&z, t, sizeof t);
+  return z;
+}
+
+/* One run of rows [r, end), one vector of channels (o, lanes, skip as en_vspan): dz = dy *
+ * act'(z), stored (it may overwrite dy: read first; the lanes below skip, which the vector
+ * before already turned into dz, give garbage that is neither stored nor summed), and the sums
+ * of dz (dbeta) and dz * xhat (dgamma) kept in registers over the run, added in double. */
+EN_INLINE void bn_sum_vec(double *s0, double *s1, const bn_bwd_ctx *t, int64_t r, int64_t end,
+                          int c0, int o, int lanes, int skip, en_act act) {
+  const bn_coef *cf = t->cf;
+  en_vec mean = en_vload(cf->mean + o, lanes), za = en_vload(cf->za + o, lanes);
+  en_vec beta = en_vload(cf->beta + o, lanes), is = en_vload(cf->is + o, lanes);
+  en_vec f0 = {0}, f1 = {0};
+  for (int64_t q = r; q < end; q++) {
+    int64_t at = q * t->C + c0 + o;
+    en_vec xc = en_vload(t->x + at, lanes) - mean;
+    en_vec dz = en_vload(t->dy + at, lanes) * vact_grad(xc * za + beta, act);
+    en_vstore_from(t->dz + at, dz, skip, lanes);
+    f0 += dz;
+    f1 += dz * (xc * is);
   }
+  flush_run(s0 + o, s1 + o, f0, f1, skip, lanes);
 }
 
 EN_CLONES static void bn_sum_fn(double *s0, double *s1, const void *vctx, int64_t r0,
                                 int64_t r1, int c0, int n) {
   const bn_bwd_ctx *t = vctx;
-  float f0[RED_CH], f1[RED_CH];
   for (int64_t r = r0; r < r1; r += RUN) {
     int64_t end = r + RUN < r1 ? r + RUN : r1;
-    for (int c = 0; c < n; c++) f0[c] = f1[c] = 0.0f;
-    for (int64_t q = r; q < end; q++) {
-      const float *dy = t->dy + q * t->C + c0, *x = t->x + q * t->C + c0;
-      float *dz = t->dz + q * t->C + c0;
-#define F(a) bn_sum_loop(f0, f1, dz, dy, x, t->cf, n, a)
+    for (int i = 0; i * EN_LANES < n; i++) {
+      int o, lanes, skip;
+      en_vspan(n, i, &o, &lanes, &skip);
+#define F(a) bn_sum_vec(s0, s1, t, r, end, c0, o, lanes, skip, a)
       ACT_SWITCH(t->act, F)
 #undef F
     }
-    for (int c = 0; c < n; c++) s0[c] += f0[c], s1[c] += f1[c];
   }
 }
 
