@@ -439,8 +439,15 @@ static double dw_loss(const void *v, size_t i) {
 static void test_conv_weight(void) {
   for (int t = 0; t < 40; t++) {
     en_conv_desc d = random_desc(0);
+    if (t % 8 == 0) { /* the stem's window with several, ragged 16-channel panels */
+      int pb, pr;
+      d.cin = 3, d.kernel = 3, d.cout = irand(17, 40);
+      en_padding(EFFNET_PAD_TF_SAME, d.h, 3, d.stride, &d.pad_top, &pb);
+      en_padding(EFFNET_PAD_TF_SAME, d.w, 3, d.stride, &d.pad_left, &pr);
+    }
     size_t in_n = (size_t)d.n * d.h * d.w * d.cin, out_n = (size_t)d.n * d.oh * d.ow * d.cout;
-    size_t w_n = (size_t)d.cout * d.kernel * d.kernel * d.cin, sn = en_conv_scratch_floats(&d);
+    size_t w_n = (size_t)d.cout * d.kernel * d.kernel * d.cin;
+    size_t sn = en_conv_backward_weight_scratch(&d);
     float *in = fvec(in_n, 1.0), *r = fvec(out_n, 1.0), *dw = fnan(w_n);
     float *scratch = sn ? fnan(sn) : NULL;
     en_conv_backward_weight(dw, r, in, &d, scratch);

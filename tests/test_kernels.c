@@ -58,6 +58,15 @@ static en_conv_desc random_desc(int depthwise) {
 static void test_conv(void) {
   for (int t = 0; t < 200; t++) {
     en_conv_desc d = random_desc(0);
+    if (t % 4 == 0) { /* the stem: RGB, 3x3, stride 2, 30-80 output channels (two+ panels) */
+      int pb, pr;
+      effnet_padding pad = t % 8 ? EFFNET_PAD_TF_SAME : EFFNET_PAD_SYMMETRIC;
+      d.cin = 3, d.kernel = 3, d.stride = 2, d.cout = irand(30, 80);
+      d.h = irand(1, 41), d.w = irand(1, 37);
+      en_padding(pad, d.h, 3, 2, &d.pad_top, &pb);
+      en_padding(pad, d.w, 3, 2, &d.pad_left, &pr);
+      d.oh = en_conv_out(d.h, 2), d.ow = en_conv_out(d.w, 2);
+    }
     size_t in_n = (size_t)d.n * d.h * d.w * d.cin, out_n = (size_t)d.n * d.oh * d.ow * d.cout;
     float *in = randv(in_n), *w = randv((size_t)d.cout * d.kernel * d.kernel * d.cin);
     float *bias = randv(d.cout), *a = randv(out_n), *b = randv(out_n);
@@ -66,7 +75,19 @@ static void test_conv(void) {
     en_kernels_fast.conv(b, in, w, bias, &d, scratch);
     CHECK_MSG(rel_err(b, a, out_n) < 1e-5, "conv n%d %dx%d %d->%d k%d s%d: %g", d.n, d.h, d.w,
               d.cin, d.cout, d.kernel, d.stride, rel_err(b, a, out_n));
-    free(in), free(w), free(bias), free(a), free(b), free(scratch);
+    /* dense (the stem op): packed weights, direct below EN_DENSE_TAPS taps, against the naive
+     * conv; without bias every third case */
+    int taps = d.kernel * d.kernel * d.cin;
+    float *packed = randv(en_gemm_packed_floats(taps, d.cout)), *c = randv(out_n);
+    en_gemm_pack(packed, w, taps, d.cout);
+    const float *bias_or_null = t % 3 ? bias : NULL;
+    if (!bias_or_null) en_kernels_ref.conv(a, in, w, NULL, &d, NULL);
+    en_kernels_ref.dense(b, in, packed, bias_or_null, &d, scratch);
+    en_kernels_fast.dense(c, in, packed, bias_or_null, &d, scratch);
+    CHECK_MSG(rel_err(b, a, out_n) < 1e-5 && rel_err(c, a, out_n) < 1e-5,
+              "dense n%d %dx%d %d->%d k%d s%d taps %d: ref %g fast %g", d.n, d.h, d.w, d.cin,
+              d.cout, d.kernel, d.stride, taps, rel_err(b, a, out_n), rel_err(c, a, out_n));
+    free(in), free(w), free(bias), free(a), free(b), free(scratch), free(packed), free(c);
   }
 }
 

@@ -42,7 +42,11 @@ typedef struct en_conv_desc {
  *   E packed (mid, cin); d describes the depthwise (h, w, cin = cout = mid, act for both).
  *   expanded: n * h * w * mid floats the reference kernel materialises the expanded tensor in;
  *   scratch: en_expand_depthwise_scratch(d, threads) floats the fused kernel keeps its rings
- *   in (it never touches `expanded`, so those pages are never faulted in). */
+ *   in (it never touches `expanded`, so those pages are never faulted in).
+ * dense: the stem's dense conv, out (n, oh, ow, cout) = act(conv(in) + bias) with the OHWI
+ *   weights (cout, kernel * kernel * cin) packed by en_gemm_pack; bias may be NULL; scratch:
+ *   en_conv_scratch_floats(d) floats (one image's patches; the fast kernel needs it only for
+ *   windows of more than EN_DENSE_TAPS taps). */
 typedef struct en_kernels {
   const char *name;
   void (*conv)(float *out, const float *in, const float *w, const float *bias,
@@ -67,9 +71,11 @@ typedef struct en_kernels {
                            const float *expand_packed, const float *expand_bias,
                            const float *dw_w, const float *dw_b, const en_conv_desc *d,
                            float *expanded, float *scratch);
+  void (*dense)(float *out, const float *in, const float *packed, const float *bias,
+                const en_conv_desc *d, float *scratch);
 } en_kernels;
 
-#define EN_KERNEL_OPS 10
+#define EN_KERNEL_OPS 11
 size_t en_expand_depthwise_scratch(const en_conv_desc *d, int threads);
 
 /* Packed 1x1 weights: panels of EN_GEMM_PANEL output channels, each (cin, EN_GEMM_PANEL)
@@ -94,6 +100,15 @@ size_t en_conv_scratch_floats(const en_conv_desc *d);
 /* One image's patches for a dense conv: cols (oh * ow, k * k * cin), columns ordered
  * (ky, kx, ci) like OHWI weights; zeros where the window leaves the image. */
 void en_im2col(float *cols, const float *in, const en_conv_desc *d);
+/* The direct dense conv (src/kernels/stem.c) handles windows of up to EN_DENSE_TAPS taps
+ * (k * k * cin; the stem has 27) in strips of EN_DENSE_PIX output pixels. en_dense_patches
+ * writes the patches of pixels (oy, ox0 .. ox0 + np) of one image as patch[j * taps + t],
+ * t ordered (ky, kx, ci) like OHWI weights, zeros outside the image, and zeros for strip
+ * pixels j >= np (patch holds EN_DENSE_PIX * taps floats). */
+#define EN_DENSE_TAPS 64
+#define EN_DENSE_PIX 8
+void en_dense_patches(float *patch, const float *img, const en_conv_desc *d, int oy, int ox0,
+                      int np);
 
 /* Fast kernels shared between files of the fast table (src/kernels/fast.c, depthwise.c,
  * gemm.c, mbconv.c). Depthwise windows up to EN_MAX_KERNEL (the family uses 3 and 5; larger
@@ -108,6 +123,8 @@ void en_fast_gemm(float *out, const float *in, const float *packed, const float 
 void en_fast_expand_depthwise(float *out, float *pool, const float *x, int cin, const float *ew,
                               const float *eb, const float *dw, const float *db,
                               const en_conv_desc *d, float *expanded, float *scratch);
+void en_fast_dense(float *out, const float *in, const float *packed, const float *bias,
+                   const en_conv_desc *d, float *scratch);
 /* the same on the calling thread only (inside a parallel region) */
 void en_fast_gemm_serial(float *out, const float *in, const float *packed, const float *bias,
                          const float *residual, int64_t rows, int cin, int cout, en_act act);

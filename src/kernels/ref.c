@@ -159,9 +159,24 @@ static void ref_expand_depthwise(float *out, float *pool, const float *x, int ci
   ref_depthwise(out, expanded, dw, db, d, pool);
 }
 
+static void ref_dense(float *out, const float *in, const float *packed, const float *bias,
+                      const en_conv_desc *d, float *scratch) {
+  int64_t opix = (int64_t)d->oh * d->ow, taps = (int64_t)d->kernel * d->kernel * d->cin;
+  for (int b = 0; b < d->n; b++) {
+    const float *cols = in + (int64_t)b * d->h * d->w * d->cin;
+    if (en_conv_scratch_floats(d)) { /* else the patches are the input itself (1x1, stride 1) */
+      en_im2col(scratch, cols, d);
+      cols = scratch;
+    }
+    ref_gemm(out + b * opix * d->cout, cols, packed, bias, NULL, opix, (int)taps, d->cout,
+             d->act);
+  }
+}
+
 const en_kernels en_kernels_ref = {
     "reference", ref_conv,  ref_pointwise, ref_depthwise, ref_se,      ref_pool,
     ref_linear,  ref_add,   ref_gemm,      ref_se_gate,   ref_expand_depthwise,
+    ref_dense,
 };
 
 _Static_assert(sizeof(en_kernels) == sizeof(const char *) + EN_KERNEL_OPS * sizeof(void (*)(void)),

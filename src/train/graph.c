@@ -220,7 +220,8 @@ double en_tgraph_step(en_tgraph *g, en_params *params, const float *images, cons
   step_ctx s = {g, params, flags, n, a->spec.bn_eps, a->act};
   pack_weights(&s);
   en_conv_desc d = desc(&s, g->h, g->w, 3, a->stem_ch, 3, 2);
-  K->conv(g->stem.x, images, g->stem_w_ohwi, NULL, &d, g->im2col);
+  en_gemm_pack(g->packed, g->stem_w_ohwi, 27, a->stem_ch);
+  K->dense(g->stem.x, images, g->packed, NULL, &d, g->stem_scratch);
   int64_t rows = (int64_t)n * d.oh * d.ow;
   bn_forward(&s, g->stem_act, &g->stem, params->stem_bn, rows, a->stem_ch, a->act);
   const float *x = g->stem_act;
@@ -239,7 +240,7 @@ double en_tgraph_step(en_tgraph *g, en_params *params, const float *images, cons
   int cur = head_backward(&s, x, hw);
   for (int i = a->num_blocks - 1; i >= 0; i--) cur = block_backward(&s, i, cur);
   bn_backward(&s, g->grads[cur], &g->stem, params->stem_bn, rows, a->stem_ch, a->act);
-  en_conv_backward_weight(g->stem_g, g->grads[cur], images, &d, g->im2col);
+  en_conv_backward_weight(g->stem_g, g->grads[cur], images, &d, g->stem_scratch);
   unpack_grads(&s);
   return loss;
 }

@@ -56,7 +56,7 @@ typedef struct en_tgraph {
   float *pooled, *dropped, *drop_mask; /* (n, head) */
   float *logits, *dlogits;             /* (n, classes) */
   float *grads[3];                     /* backward ping-pong, max activation size each */
-  float *im2col, *se_scratch;
+  float *stem_scratch, *se_scratch; /* the stem's patches or weight-gradient partials; SE */
   float *packed;                       /* packed 1x1 weights of the GEMM running now */
   float *grad;                         /* parameter gradients, layout of en_params.data */
   int64_t grad_floats;

@@ -63,7 +63,9 @@ static size_t packed_floats(const en_arch *a) {
   int last = a->blocks[a->num_blocks - 1].out_ch;
   size_t m = en_pointwise_scratch_floats(last, a->head_ch);
   size_t fc = en_pointwise_scratch_floats(a->head_ch, a->num_classes);
+  size_t stem = en_gemm_packed_floats(27, a->stem_ch);
   m = fc > m ? fc : m;
+  m = stem > m ? stem : m;
   for (int i = 0; i < a->num_blocks; i++) {
     const en_block *b = &a->blocks[i];
     size_t e = en_pointwise_scratch_floats(b->in_ch, b->mid_ch);
@@ -72,6 +74,14 @@ static size_t packed_floats(const en_arch *a) {
     m = p > m ? p : m;
   }
   return m;
+}
+
+/* The stem's scratch: its patches (one image) or its weight gradient's partial sums. */
+static size_t stem_scratch(int n, int h, int w, int stem_ch) {
+  en_conv_desc d = {n, h, w, 3, stem_ch, 3, 2, 0, 0, en_conv_out(h, 2), en_conv_out(w, 2),
+                    EN_ACT_NONE};
+  size_t a = en_conv_scratch_floats(&d), b = en_conv_backward_weight_scratch(&d);
+  return a > b ? a : b;
 }
 
 static void carve_all(carver *c, en_tgraph *g, const en_arch *a, int n, int h, int w) {
@@ -102,7 +112,7 @@ static void carve_all(carver *c, en_tgraph *g, const en_arch *a, int n, int h, i
   g->dlogits = carve(c, (int64_t)n * a->num_classes);
   for (int k = 0; k < 3; k++) g->grads[k] = carve(c, largest);
   g->packed = carve(c, (int64_t)packed_floats(a));
-  g->im2col = carve(c, (int64_t)g->stem_h * g->stem_w * 27);
+  g->stem_scratch = carve(c, (int64_t)stem_scratch(n, h, w, a->stem_ch));
   g->se_scratch = carve(c, (int64_t)n * (2 * widest + 2 * widest));
 }
 

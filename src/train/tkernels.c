@@ -9,14 +9,96 @@
 #include <string.h>
 
 #include "core/clones.h"
+#include "kernels/vec16.h"
 #include "train/tkernels.h"
+
+/* ISO C mode (-std=c11) turns off multiply-add contraction */
+#pragma GCC optimize("fp-contract=fast")
 
 enum {
   COL_CH = 64, /* channels per task of a column sum */
+  WG_BLK = 32, /* row blocks of the direct stem weight gradient */
   XENT_BLK = 64
 };
 
 /* ---- stem conv ---- */
+
+/* Up to EN_DENSE_TAPS taps the weight gradient is computed directly: per output row, the
+ * patches of each strip of pixels (en_dense_patches) times dout, summed per (tap, 16 output
+ * channels) in float over the row, rows added in double in WG_BLK blocks whose number depends
+ * on the shape only, blocks added in order: independent of the thread count. Larger windows:
+ * one GEMM per image over its im2col patches (BLAS). */
+static int wgrad_blocks(const en_conv_desc *d) {
+  int64_t units = (int64_t)d->n * d->oh;
+  return units < WG_BLK ? (int)units : WG_BLK;
+}
+
+static size_t wgrad_tile(const en_conv_desc *d) { /* floats of one (taps, padded cout) tile */
+  return (size_t)d->kernel * d->kernel * d->cin * ((d->cout + EN_LANES - 1) / EN_LANES) *
+         EN_LANES;
+}
+
+size_t en_conv_backward_weight_scratch(const en_conv_desc *d) {
+  if (d->kernel * d->kernel * d->cin > EN_DENSE_TAPS) return en_conv_scratch_floats(d);
+  return (size_t)wgrad_blocks(d) * wgrad_tile(d) * 3; /* a double and a float tile per block */
+}
+
+/* acc[(p * taps + t) * LANES + l] += sum over the strip of patch[j][t] * dout[j][p * LANES + l] */
+EN_CLONES static void wgrad_strip(float *acc, const float *patch, const float *g, int np,
+                                  int taps, int cout) {
+  for (int c0 = 0, p = 0; c0 < cout; c0 += EN_LANES, p++) {
+    int lanes = cout - c0 < EN_LANES ? cout - c0 : EN_LANES;
+    en_vec dv[EN_DENSE_PIX];
+    for (int j = 0; j < EN_DENSE_PIX; j++)
+      dv[j] = j < np ? en_vload(g + (int64_t)j * cout + c0, lanes) : (en_vec){0};
+    float *ap = acc + (size_t)p * taps * EN_LANES;
+    for (int t = 0; t < taps; t++) {
+      en_vec a = en_vload(ap + (size_t)t * EN_LANES, EN_LANES);
+      for (int j = 0; j < EN_DENSE_PIX; j++) a += patch[j * taps + t] * dv[j];
+      en_vstore(ap + (size_t)t * EN_LANES, a, EN_LANES);
+    }
+  }
+}
+
+/* Output rows u in [u0, u1) (u = image * oh + oy) into the double tile part. */
+static void wgrad_rows(double *part, float *acc, const float *dout, const float *in,
+                       const en_conv_desc *d, int64_t u0, int64_t u1) {
+  size_t tile = wgrad_tile(d);
+  int taps = d->kernel * d->kernel * d->cin;
+  float patch[EN_DENSE_PIX * EN_DENSE_TAPS];
+  memset(part, 0, tile * sizeof *part);
+  for (int64_t u = u0; u < u1; u++) {
+    const float *img = in + (u / d->oh) * d->h * d->w * d->cin;
+    const float *g = dout + u * d->ow * d->cout;
+    memset(acc, 0, tile * sizeof *acc);
+    for (int ox = 0; ox < d->ow; ox += EN_DENSE_PIX) {
+      int np = d->ow - ox < EN_DENSE_PIX ? d->ow - ox : EN_DENSE_PIX;
+      en_dense_patches(patch, img, d, (int)(u % d->oh), ox, np);
+      wgrad_strip(acc, patch, g + (int64_t)ox * d->cout, np, taps, d->cout);
+    }
+    for (size_t i = 0; i < tile; i++) part[i] += acc[i];
+  }
+}
+
+static void wgrad_direct(float *dw, const float *dout, const float *in, const en_conv_desc *d,
+                         float *scratch) {
+  int nblk = wgrad_blocks(d), taps = d->kernel * d->kernel * d->cin;
+  size_t tile = wgrad_tile(d);
+  double *part = (double *)scratch;
+  float *acc = scratch + 2 * tile * nblk;
+  int64_t units = (int64_t)d->n * d->oh;
+#pragma omp parallel for schedule(static)
+  for (int b = 0; b < nblk; b++)
+    wgrad_rows(part + tile * b, acc + tile * b, dout, in, d, units * b / nblk,
+               units * (b + 1) / nblk);
+  for (int co = 0; co < d->cout; co++)
+    for (int t = 0; t < taps; t++) {
+      size_t at = ((size_t)(co / EN_LANES) * taps + t) * EN_LANES + co % EN_LANES;
+      double sum = 0.0;
+      for (int b = 0; b < nblk; b++) sum += part[tile * b + at];
+      dw[(size_t)co * taps + t] = (float)sum;
+    }
+}
 
 /* out_img = cols . w^T per image, so dw = sum over images of dout_img^T . cols. */
 void en_conv_backward_weight(float *dw, const float *dout, const float *in,
@@ -24,6 +106,10 @@ void en_conv_backward_weight(float *dw, const float *dout, const float *in,
   int64_t k2c = (int64_t)d->kernel * d->kernel * d->cin, opix = (int64_t)d->oh * d->ow;
   if (d->n <= 0 || opix <= 0) {
     memset(dw, 0, (size_t)(d->cout * k2c) * sizeof *dw);
+    return;
+  }
+  if (k2c <= EN_DENSE_TAPS) {
+    wgrad_direct(dw, dout, in, d, scratch);
     return;
   }
   for (int b = 0; b < d->n; b++) {

@@ -53,7 +53,8 @@ void en_act_backward(float *dz, const float *dy, const float *z, int64_t count, 
 
 /* Dense conv (the stem): weight gradient only (its input is the image).
  *   dw (cout, k, k, cin) OHWI, written; dout (n, oh, ow, cout); in (n, h, w, cin).
- *   scratch: en_conv_scratch_floats(d) floats (im2col of one image; may be NULL when 0). */
+ *   scratch: en_conv_backward_weight_scratch(d) floats (may be NULL when that is 0). */
+size_t en_conv_backward_weight_scratch(const en_conv_desc *d);
 void en_conv_backward_weight(float *dw, const float *dout, const float *in,
                              const en_conv_desc *d, float *scratch);
 
