@@ -200,7 +200,7 @@ void en_bn_act_forward_train(float *y, float *mean, float *var, const float *x,
 
 typedef struct bn_bwd_ctx {
   const float *dy, *x;
-  float *dz; /* receives dy * act'(z), so the dx pass need not evaluate act' again */
+  float *dz; /* NULL, or receives dy * act'(z) so the dx pass need not evaluate act' again */
   int C;
   en_act act;
   const bn_coef *cf; /* of the reduction chunk */
@@ -228,7 +228,7 @@ EN_INLINE void bn_sum_vec(double *s0, double *s1, const bn_bwd_ctx *t, int64_t r
     int64_t at = q * t->C + c0 + o;
     en_vec xc = en_vload(t->x + at, lanes) - mean;
     en_vec dz = en_vload(t->dy + at, lanes) * vact_grad(xc * za + beta, act);
-    en_vstore_from(t->dz + at, dz, skip, lanes);
+    if (t->dz) en_vstore_from(t->dz + at, dz, skip, lanes);
     f0 += dz;
     f1 += dz * (xc * is);
   }
@@ -250,16 +250,26 @@ EN_CLONES static void bn_sum_fn(double *s0, double *s1, const void *vctx, int64_
   }
 }
 
-/* dx = p dz + q + r xhat, dz read from dx (the sums pass stored it there). */
-EN_INLINE void bn_dx_loop(float *dx, const float *x, const bn_coef *cf, int n) {
+/* dx = p dz + q + r xhat, dz read from dx where the sums pass stored it (dy == NULL), else
+ * dz = dy * act'(z) evaluated again. */
+EN_INLINE void bn_dx_loop(float *dx, const float *dy, const float *x, const bn_coef *cf, int n,
+                          en_act act) {
   for (int c = 0; c < n; c++) {
     float xc = x[c] - cf->mean[c];
-    dx[c] = cf->p[c] * dx[c] + cf->q[c] + cf->r[c] * (xc * cf->is[c]);
+    float dz = dy ? dy[c] * act_grad(xc * cf->za[c] + cf->beta[c], act) : dx[c];
+    dx[c] = cf->p[c] * dz + cf->q[c] + cf->r[c] * (xc * cf->is[c]);
   }
 }
 
-EN_CLONES static void bn_dx_row(float *dx, const float *x, const bn_coef *cf, int n) {
-  bn_dx_loop(dx, x, cf, n);
+EN_CLONES static void bn_dx_row(float *dx, const float *dy, const float *x, const bn_coef *cf,
+                                int n, en_act act) {
+  if (!dy) {
+    bn_dx_loop(dx, NULL, x, cf, n, EN_ACT_NONE);
+    return;
+  }
+#define F(a) bn_dx_loop(dx, dy, x, cf, n, a)
+  ACT_SWITCH(act, F)
+#undef F
 }
 
 static void bn_grad_sums(float *dz, float *dgamma, float *dbeta, const float *dy, const float *x,
@@ -284,7 +294,11 @@ void en_bn_act_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
                         const float *x, const float *mean, const float *var,
                         const float *gamma, const float *beta, int64_t rows, int C, float eps,
                         en_act act) {
-  bn_grad_sums(dx, dgamma, dbeta, dy, x, mean, var, gamma, beta, rows, C, eps, act);
+  /* storing dz = dy * act'(z) beats evaluating act' again in the dx pass (measured on swish:
+   * ~5 % of a B0 training step); without an activation dz is dy and nothing is stored */
+  int store = act != EN_ACT_NONE;
+  bn_grad_sums(store ? dx : NULL, dgamma, dbeta, dy, x, mean, var, gamma, beta, rows, C, eps,
+               act);
   if (rows <= 0) return;
   float inv_n = (float)(1.0 / (double)rows);
 #pragma omp parallel
@@ -300,7 +314,8 @@ void en_bn_act_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
       }
 #pragma omp for schedule(static) nowait
       for (int64_t r = 0; r < rows; r++)
-        bn_dx_row(dx + r * C + c0, x + r * C + c0, &cf, n);
+        bn_dx_row(dx + r * C + c0, store ? NULL : dy + r * C + c0, x + r * C + c0, &cf, n,
+                  act);
     }
   }
 }
