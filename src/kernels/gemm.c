@@ -194,6 +194,10 @@ static void gemm(float *out, const float *in, const float *packed, const float *
   block_fn run = pick_block(&nv);
   int64_t row_blocks = (rows + MC - 1) / MC;
   int groups = (g.panels + nv - 1) / nv, threads = serial ? 1 : omp_get_max_threads();
+  /* few blocks (late stages): a multiple of the thread count, of equal size, so no thread
+   * waits for a last odd block (5 blocks on 2 threads idle one a sixth of the time) */
+  if (threads > 1 && row_blocks < 4 * threads)
+    row_blocks = (row_blocks + threads - 1) / threads * threads;
   /* split panel groups too when row blocks alone cannot feed every thread */
   int64_t want = 2 * (int64_t)threads;
   int splits = serial || row_blocks >= want ? 1 : (int)((want + row_blocks - 1) / row_blocks);
@@ -206,8 +210,7 @@ static void gemm(float *out, const float *in, const float *packed, const float *
     int g0 = (int)((int64_t)groups * part / splits);
     int g1 = (int)((int64_t)groups * (part + 1) / splits);
     int p1 = g1 * nv < g.panels ? g1 * nv : g.panels;
-    int64_t r1 = (rb + 1) * MC < rows ? (rb + 1) * MC : rows;
-    run(&g, rb * MC, r1, g0 * nv, p1);
+    run(&g, rows * rb / row_blocks, rows * (rb + 1) / row_blocks, g0 * nv, p1);
   }
 }
 

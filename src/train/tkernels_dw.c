@@ -25,13 +25,17 @@
 
 /* Taps t in [0, k) with (i + pad - t) a multiple of s whose quotient lies in [0, out): lists
  * the taps and the output index each meets; returns their count. */
-static int meeting_taps(int i, int pad, int k, int s, int out, int *tap, int *at) {
+static inline int meeting_taps(int i, int pad, int k, int s, int out, int *tap, int *at) {
   int n = 0;
   for (int t = 0; t < k; t++) {
-    int q = i + pad - t;
-    if (q < 0 || q % s || q / s >= out) continue;
+    int q = i + pad - t, o;
+    if (q < 0) continue;
+    if (s == 1) o = q; /* the family's strides without a division: this runs per pixel */
+    else if (s == 2) o = q & 1 ? -1 : q >> 1;
+    else o = q % s ? -1 : q / s;
+    if (o < 0 || o >= out) continue;
     tap[n] = t;
-    at[n++] = q / s;
+    at[n++] = o;
   }
   return n;
 }
