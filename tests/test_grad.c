@@ -357,9 +357,10 @@ static void test_pointwise(void) {
     int want_din = t % 5 != 4, want_db = t % 3 != 2;
     float *in = fvec(rows * cin, 1.0), *w = fvec((size_t)cout * cin, 1.0), *r = fvec(rows * cout, 1.0);
     float *din = fnan(rows * cin), *dw = fnan((size_t)cout * cin), *db = fnan(cout);
-    float *scratch = fnan(en_pointwise_scratch_floats(cin, cout));
+    size_t sf = en_pointwise_scratch_floats(cin, cout) + (size_t)(t % 4) * cin * cout;
+    float *scratch = fnan(sf);
     en_pointwise_backward(want_din ? din : NULL, dw, want_db ? db : NULL, r, in, w, rows, cin,
-                          cout, scratch);
+                          cout, scratch, sf);
     pw_case k = {dvec(in, rows * cin), dvec(w, (size_t)cout * cin), dzeros(cout),
                  dvec(r, rows * cout), rows, cin, cout};
     double *gin = dzeros(rows * cin), *gw = dzeros((size_t)cout * cin), *gb = dzeros(cout);
@@ -372,8 +373,24 @@ static void test_pointwise(void) {
     free(in), free(w), free(r), free(din), free(dw), free(db), free(k.in), free(k.w), free(k.b);
     free(k.r), free(gin), free(gw), free(gb), free(scratch);
   }
+  /* enough pixels for the weight gradient to be split over threads: the sum of the parts
+   * against a double-precision dout^T . in */
+  for (int t = 0; t < 3; t++) {
+    int64_t rows = 3000 + 977 * t;
+    int cin = 13 + 8 * t, cout = 21 - 5 * t;
+    size_t sf = (size_t)4 * cin * cout + en_pointwise_scratch_floats(cin, cout);
+    float *in = fvec(rows * cin, 1.0), *r = fvec(rows * cout, 1.0), *w = fvec((size_t)cin * cout, 1.0);
+    float *dw = fnan((size_t)cin * cout), *scratch = fnan(sf);
+    double *want = dzeros((size_t)cin * cout);
+    en_pointwise_backward(NULL, dw, NULL, r, in, w, rows, cin, cout, scratch, sf);
+    for (int64_t q = 0; q < rows; q++)
+      for (int co = 0; co < cout; co++)
+        for (int ci = 0; ci < cin; ci++) want[co * cin + ci] += (double)r[q * cout + co] * in[q * cin + ci];
+    check_close("pointwise_backward", "dw (split)", dw, want, (size_t)cin * cout, TOL, ABS_TOL);
+    free(in), free(r), free(w), free(dw), free(scratch), free(want);
+  }
   float dw[6] = {NAN, NAN, NAN, NAN, NAN, NAN}, db[2] = {NAN, NAN}, one = 1.0f;
-  en_pointwise_backward(NULL, dw, db, &one, &one, dw, 0, 3, 2, NULL); /* no rows: zero grads */
+  en_pointwise_backward(NULL, dw, db, &one, &one, dw, 0, 3, 2, NULL, 0); /* no rows: zeros */
   CHECK(dw[0] == 0.0f && dw[5] == 0.0f && db[0] == 0.0f && db[1] == 0.0f);
 }
 

@@ -173,7 +173,7 @@ static int block_backward(const step_ctx *s, int i, int cur) {
   int si = free_buf(held, zi);
   en_pointwise_backward(G[si], gradp(s, r->project_w), NULL, G[zi],
                         b->se_ch ? t->se_out : t->dw_act, param(s, r->project_w), rows_out,
-                        b->mid_ch, b->out_ch, s->g->packed);
+                        b->mid_ch, b->out_ch, s->g->packed, s->g->packed_floats);
   if (b->se_ch)
     en_se_backward(G[si], gradp(s, r->se_reduce_w), gradp(s, r->se_reduce_b),
                    gradp(s, r->se_expand_w), gradp(s, r->se_expand_b), G[si], t->dw_act,
@@ -189,7 +189,8 @@ static int block_backward(const step_ctx *s, int i, int cur) {
     bn_backward(s, G[ei], &t->expand, r->expand_bn, rows_in, b->mid_ch, s->act);
     ii = free_buf(held, ei);
     en_pointwise_backward(G[ii], gradp(s, r->expand_w), NULL, G[ei], t->in,
-                          param(s, r->expand_w), rows_in, b->in_ch, b->mid_ch, s->g->packed);
+                          param(s, r->expand_w), rows_in, b->in_ch, b->mid_ch, s->g->packed,
+                          s->g->packed_floats);
   } else {
     ii = free_buf(held, si);
     en_depthwise_backward(G[ii], t->dw_g, G[si], t->in, t->dw_w, &d);
@@ -205,12 +206,13 @@ static int head_backward(const step_ctx *s, const float *x, int64_t hw) {
   int last = a->blocks[a->num_blocks - 1].out_ch, n = s->n, H = a->head_ch;
   float *dpool = g->grads[1];
   en_pointwise_backward(dpool, gradp(s, s->p->fc_w), gradp(s, s->p->fc_b), g->dlogits,
-                        g->dropped, param(s, s->p->fc_w), n, H, a->num_classes, g->packed);
+                        g->dropped, param(s, s->p->fc_w), n, H, a->num_classes, g->packed,
+                        g->packed_floats);
   for (int64_t e = 0; e < (int64_t)n * H; e++) dpool[e] *= g->drop_mask[e];
   en_pool_backward(g->grads[0], dpool, n, hw, H);
   bn_backward(s, g->grads[0], &g->head, s->p->head_bn, n * hw, H, s->act);
   en_pointwise_backward(g->grads[1], gradp(s, s->p->head_w), NULL, g->grads[0], x,
-                        param(s, s->p->head_w), n * hw, last, H, g->packed);
+                        param(s, s->p->head_w), n * hw, last, H, g->packed, g->packed_floats);
   return 1;
 }
 

@@ -57,7 +57,8 @@ typedef struct en_tgraph {
   float *logits, *dlogits;             /* (n, classes) */
   float *grads[3];                     /* backward ping-pong, max activation size each */
   float *stem_scratch, *se_scratch; /* the stem's patches or weight-gradient partials; SE */
-  float *packed;                       /* packed 1x1 weights of the GEMM running now */
+  float *packed;                       /* packed 1x1 weights of the GEMM running now, or */
+  size_t packed_floats;                /* partial weight gradients (one per extra thread) */
   float *grad;                         /* parameter gradients, layout of en_params.data */
   int64_t grad_floats;
 } en_tgraph;

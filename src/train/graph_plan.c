@@ -1,6 +1,7 @@
 /* The training arena: every tensor backward needs, carved from one allocation in the order
  * the forward pass produces them. Sizing and carving run the same code (carve with a NULL base
  * only counts), so the two cannot disagree. */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,10 +59,12 @@ static int64_t carve_block(carver *c, const en_block *b, en_tblock *t, int n, in
   return max64(rows_in * b->mid_ch, max64(rows_out * b->mid_ch, rows_out * b->out_ch));
 }
 
-/* The largest packed 1x1 weights (either orientation) of any layer, classifier included. */
+/* The largest packed 1x1 weights (either orientation) of any layer, classifier included, or
+ * the partial weight gradients of the threads beyond the first (their number at planning time,
+ * at most 15), whichever is more. */
 static size_t packed_floats(const en_arch *a) {
-  int last = a->blocks[a->num_blocks - 1].out_ch;
-  size_t m = en_pointwise_scratch_floats(last, a->head_ch);
+  int last = a->blocks[a->num_blocks - 1].out_ch, threads = omp_get_max_threads();
+  size_t m = en_pointwise_scratch_floats(last, a->head_ch), wmax = (size_t)last * a->head_ch;
   size_t fc = en_pointwise_scratch_floats(a->head_ch, a->num_classes);
   size_t stem = en_gemm_packed_floats(27, a->stem_ch);
   m = fc > m ? fc : m;
@@ -72,8 +75,12 @@ static size_t packed_floats(const en_arch *a) {
     size_t p = en_pointwise_scratch_floats(b->mid_ch, b->out_ch);
     m = e > m ? e : m;
     m = p > m ? p : m;
+    size_t we = (size_t)b->in_ch * b->mid_ch, wp = (size_t)b->mid_ch * b->out_ch;
+    wmax = we > wmax ? we : wmax;
+    wmax = wp > wmax ? wp : wmax;
   }
-  return m;
+  size_t partials = (size_t)((threads < 16 ? threads : 16) - 1) * wmax;
+  return partials > m ? partials : m;
 }
 
 /* The stem's scratch: its patches (one image) or its weight gradient's partial sums. */
@@ -111,7 +118,8 @@ static void carve_all(carver *c, en_tgraph *g, const en_arch *a, int n, int h, i
   g->logits = carve(c, (int64_t)n * a->num_classes);
   g->dlogits = carve(c, (int64_t)n * a->num_classes);
   for (int k = 0; k < 3; k++) g->grads[k] = carve(c, largest);
-  g->packed = carve(c, (int64_t)packed_floats(a));
+  g->packed_floats = packed_floats(a);
+  g->packed = carve(c, (int64_t)g->packed_floats);
   g->stem_scratch = carve(c, (int64_t)stem_scratch(n, h, w, a->stem_ch));
   g->se_scratch = carve(c, (int64_t)n * (2 * widest + 2 * widest));
 }

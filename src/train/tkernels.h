@@ -61,14 +61,15 @@ void en_conv_backward_weight(float *dw, const float *dout, const float *in,
 /* 1x1 conv / linear without bias: out (rows, cout) = in (rows, cin) . w (cout, cin)^T.
  *   din (rows, cin) = dout . w (skipped when din is NULL);
  *   dw (cout, cin) = dout^T . in, written;  db (cout) = column sums of dout when not NULL.
- *   scratch: en_pointwise_scratch_floats(cin, cout) floats (the packed weights or their
- *   transpose). */
+ *   scratch: scratch_floats >= en_pointwise_scratch_floats(cin, cout) floats (the packed
+ *   weights or their transpose; for the backward, room for more cin x cout partial weight
+ *   gradients lets more threads share that product). */
 size_t en_pointwise_scratch_floats(int cin, int cout);
 void en_pointwise_forward_train(float *out, const float *in, const float *w, int64_t rows,
                                 int cin, int cout, float *scratch);
 void en_pointwise_backward(float *din, float *dw, float *db, const float *dout,
                            const float *in, const float *w, int64_t rows, int cin, int cout,
-                           float *scratch);
+                           float *scratch, size_t scratch_floats);
 
 /* Depthwise conv backward (weights HWC (k, k, C) as in inference, no bias).
  *   din (n, h, w, C) written (skipped when NULL); dw (k, k, C) written;
