@@ -2,7 +2,8 @@
  * for a strip of PIX output pixels the k x k x cin patch values are gathered once (zeros where
  * the window leaves the image), then every 16-channel panel of the packed weights (en_gemm_pack
  * layout of the OHWI weights: per tap, 16 output channels in one vector) is multiplied in with
- * PIX independent accumulators, bias and activation applied in registers. The stem has 27 taps
+ * PIX independent accumulators, bias and activation applied in registers; strips whose windows
+ * lie inside the image read the input rows directly, without the gather. The stem has 27 taps
  * and 32-64 output channels: a GEMM with K = 27 spends more time packing and writing its
  * patch matrix than multiplying. Windows of more than EN_DENSE_TAPS taps go to im2col + GEMM.
  * Each output row is written by one thread in a fixed order: no dependence on the thread count. */
@@ -38,25 +39,60 @@ void en_dense_patches(float *patch, const float *img, const en_conv_desc *d, int
   memset(patch + (size_t)np * taps, 0, (size_t)(PIX - np) * taps * sizeof *patch);
 }
 
-/* One output row: strips of PIX pixels, every panel. */
+/* acc[v][j] (v < np panels from panel p, j < PIX pixels) += patch value t of pixel j times tap
+ * t's weights of panel p + v, over all taps: from the gathered patch (pitch = taps per pixel)
+ * or, for a strip whose windows lie inside the image, straight from the input rows (rows[ky]
+ * at the strip's first window column, pitch = stride * cin between pixels). Two panels share
+ * each broadcast input value. */
+static inline __attribute__((always_inline)) void strip_panels(
+    float *out, const float *packed, const float *bias, const float *const *rows,
+    const float *patch, int pitch, const en_conv_desc *d, int p, int np, int pixels) {
+  int k = d->kernel, kc = k * d->cin, taps = k * kc;
+  en_vec acc[2][PIX];
+  int lanes[2];
+  for (int v = 0; v < np; v++) {
+    int c0 = (p + v) * EN_LANES;
+    lanes[v] = d->cout - c0 < EN_LANES ? d->cout - c0 : EN_LANES;
+    en_vec b = bias ? en_vload(bias + c0, lanes[v]) : (en_vec){0};
+    for (int j = 0; j < PIX; j++) acc[v][j] = b;
+  }
+  const float *w = packed + (size_t)p * taps * EN_LANES;
+  for (int ky = 0, t = 0; ky < k; ky++)
+    for (int q = 0; q < kc; q++, t++) {
+      en_vec wv[2];
+      for (int v = 0; v < np; v++) wv[v] = en_vload(w + ((size_t)v * taps + t) * EN_LANES, EN_LANES);
+      const float *src = rows ? rows[ky] + q : patch + t;
+      for (int j = 0; j < PIX; j++) {
+        float x = src[j * pitch];
+        for (int v = 0; v < np; v++) acc[v][j] += x * wv[v];
+      }
+    }
+  for (int v = 0; v < np; v++)
+    for (int j = 0; j < pixels; j++)
+      en_vstore(out + (int64_t)j * d->cout + (p + v) * EN_LANES, en_vactivate(acc[v][j], d->act),
+                lanes[v]);
+}
+
+/* One output row: strips of PIX pixels, panels two at a time. */
 EN_CLONES static void dense_row(float *out, const float *img, const float *packed,
                                 const float *bias, const en_conv_desc *d, int oy) {
-  int taps = d->kernel * d->kernel * d->cin, panels = (d->cout + EN_LANES - 1) / EN_LANES;
+  int k = d->kernel, taps = k * k * d->cin, panels = (d->cout + EN_LANES - 1) / EN_LANES;
+  int iy0 = oy * d->stride - d->pad_top, rows_inside = iy0 >= 0 && iy0 + k <= d->h;
+  const float *rows[EN_DENSE_TAPS];
   float patch[PIX * EN_DENSE_TAPS];
   for (int ox = 0; ox < d->ow; ox += PIX) {
-    int np = d->ow - ox < PIX ? d->ow - ox : PIX;
-    en_dense_patches(patch, img, d, oy, ox, np);
-    for (int p = 0; p < panels; p++) {
-      int c0 = p * EN_LANES, lanes = d->cout - c0 < EN_LANES ? d->cout - c0 : EN_LANES;
-      const float *w = packed + (size_t)p * taps * EN_LANES;
-      en_vec b = bias ? en_vload(bias + c0, lanes) : (en_vec){0}, acc[PIX];
-      for (int j = 0; j < PIX; j++) acc[j] = b;
-      for (int t = 0; t < taps; t++) {
-        en_vec wv = en_vload(w + (size_t)t * EN_LANES, EN_LANES);
-        for (int j = 0; j < PIX; j++) acc[j] += patch[j * taps + t] * wv;
-      }
-      for (int j = 0; j < np; j++)
-        en_vstore(out + (int64_t)(ox + j) * d->cout + c0, en_vactivate(acc[j], d->act), lanes);
+    int np = d->ow - ox < PIX ? d->ow - ox : PIX, ix0 = ox * d->stride - d->pad_left;
+    int inside = rows_inside && np == PIX && ix0 >= 0 && ix0 + (PIX - 1) * d->stride + k <= d->w;
+    if (inside)
+      for (int ky = 0; ky < k; ky++) rows[ky] = img + ((int64_t)(iy0 + ky) * d->w + ix0) * d->cin;
+    else
+      en_dense_patches(patch, img, d, oy, ox, np);
+    float *o = out + (int64_t)ox * d->cout;
+    for (int p = 0; p < panels; p += 2) {
+      if (p + 2 <= panels && inside) strip_panels(o, packed, bias, rows, NULL, d->stride * d->cin, d, p, 2, np);
+      else if (p + 2 <= panels) strip_panels(o, packed, bias, NULL, patch, taps, d, p, 2, np);
+      else if (inside) strip_panels(o, packed, bias, rows, NULL, d->stride * d->cin, d, p, 1, np);
+      else strip_panels(o, packed, bias, NULL, patch, taps, d, p, 1, np);
     }
   }
 }
