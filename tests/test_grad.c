@@ -293,6 +293,41 @@ static void test_bn_one_row(void) {
   CHECK(db[0] == 1.0f && db[1] == 0.0f && db[2] == 2.0f && dg[0] == 0.0f);
 }
 
+/* BN backward reading dy through a per-image gate and add (squeeze-excite's input gradient)
+ * == the same BN backward of the explicitly gated dy; images of hw rows cross the kernel's
+ * runs of 16 rows and its row blocks; every activation (act none still gated). */
+static void test_bn_gated(void) {
+  for (int t = 0; t < 16; t++) {
+    int n = irand(1, 5), C = t % 3 ? odd_rand() : irand(60, 140);
+    int64_t hw = irand(1, 90), rows = n * hw;
+    en_act act = (en_act)(t % 4);
+    size_t e = (size_t)rows * C;
+    float *x = fvec(e, 1.0), *dy = fvec(e, 1.0), *gate = fvec((size_t)n * C, 1.0);
+    float *add = fvec((size_t)n * C, 0.1), *gamma = fvec(C, 1.0), *beta = fvec(C, 1.0);
+    float *mean = fnan(C), *var = fnan(C), *y = fnan(e), *dx1 = fnan(e), *dx2 = fnan(e);
+    float *dg1 = fnan(C), *db1 = fnan(C), *dg2 = fnan(C), *db2 = fnan(C);
+    en_bn_act_forward_train(y, mean, var, x, gamma, beta, rows, C, 1e-3f, act);
+    for (size_t i = 0; i < e; i++) {
+      size_t g = (size_t)(i / C / hw) * C + i % C;
+      dx2[i] = dy[i] * gate[g] + add[g];
+    }
+    en_bn_act_backward(dx2, dg2, db2, dx2, x, mean, var, gamma, beta, rows, C, 1e-3f, act);
+    en_bn_gate gt = {gate, add, hw};
+    memcpy(dx1, dy, e * sizeof *dx1);
+    en_bn_act_backward_gated(dx1, dg1, db1, dx1, &gt, x, mean, var, gamma, beta, rows, C, 1e-3f,
+                             act);
+    double scale = 1e-6, worst = 0.0;
+    for (size_t i = 0; i < e; i++) scale = fmax(scale, fabs(dx2[i]));
+    for (size_t i = 0; i < e; i++) worst = fmax(worst, fabs(dx1[i] - dx2[i]) / scale);
+    for (int c = 0; c < C; c++)
+      worst = fmax(worst, fmax(fabs(dg1[c] - dg2[c]), fabs(db1[c] - db2[c])) /
+                              fmax(1e-6, fmax(fabs(dg2[c]), fabs(db2[c]))));
+    CHECK_MSG(worst < 1e-5, "bn gated n%d hw%lld C%d act%d: %g", n, (long long)hw, C, act, worst);
+    free(x), free(dy), free(gate), free(add), free(gamma), free(beta), free(mean), free(var);
+    free(y), free(dx1), free(dx2), free(dg1), free(db1), free(dg2), free(db2);
+  }
+}
+
 static void test_bn(void) {
   for (int t = 0; t < 40; t++)
     test_bn_case(irand(2, 160), odd_rand(), (en_act)(t % 4), t & 4 ? 1e-5f : 1e-3f, t & 1);
@@ -301,6 +336,7 @@ static void test_bn(void) {
   test_bn_case(70, 131, EN_ACT_RELU6, 1e-5f, 0);
   test_bn_large();
   test_bn_one_row();
+  test_bn_gated();
 }
 
 static void test_bn_running(void) {

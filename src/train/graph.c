@@ -54,6 +54,14 @@ static void bn_backward(const step_ctx *s, float *d, const en_tunit *u, en_bn_re
                      param(s, bn.weight), param(s, bn.bias), rows, C, s->eps, act);
 }
 
+/* The depthwise unit's BN (model activation), reading dy through squeeze-excite's gate. */
+static void bn_backward_gated(const step_ctx *s, float *d, const en_bn_gate *gate,
+                              const en_tunit *u, en_bn_ref bn, int64_t rows, int C) {
+  en_bn_act_backward_gated(d, gradp(s, bn.weight), gradp(s, bn.bias), d, gate, u->x, u->mean,
+                           u->var, param(s, bn.weight), param(s, bn.bias), rows, C, s->eps,
+                           s->act);
+}
+
 /* PyTorch layouts -> kernel layouts: stem OIHW -> OHWI, depthwise (C,1,k,k) -> (k,k,C). */
 static void pack_weights(const step_ctx *s) {
   const en_arch *a = s->g->arch;
@@ -174,13 +182,14 @@ static int block_backward(const step_ctx *s, int i, int cur) {
   en_pointwise_backward(G[si], gradp(s, r->project_w), NULL, G[zi],
                         b->se_ch ? t->se_out : t->dw_act, param(s, r->project_w), rows_out,
                         b->mid_ch, b->out_ch, s->g->packed, s->g->packed_floats);
-  if (b->se_ch)
-    en_se_backward(G[si], gradp(s, r->se_reduce_w), gradp(s, r->se_reduce_b),
+  en_bn_gate gate = {t->gate, s->g->se_scratch + s->n * b->mid_ch, hw};
+  if (b->se_ch) /* its input gradient is applied by the BN backward below (gate) */
+    en_se_backward(NULL, gradp(s, r->se_reduce_w), gradp(s, r->se_reduce_b),
                    gradp(s, r->se_expand_w), gradp(s, r->se_expand_b), G[si], t->dw_act,
                    t->pool, t->hidden, t->gate, param(s, r->se_reduce_w),
                    param(s, r->se_expand_w), s->n, hw, b->mid_ch, b->se_ch, s->act,
                    s->g->se_scratch);
-  bn_backward(s, G[si], &t->dw, r->dw_bn, rows_out, b->mid_ch, s->act);
+  bn_backward_gated(s, G[si], b->se_ch ? &gate : NULL, &t->dw, r->dw_bn, rows_out, b->mid_ch);
   en_conv_desc d = desc(s, t->h, t->w, b->mid_ch, b->mid_ch, b->kernel, b->stride);
   int ii;
   if (b->expand != 1) {

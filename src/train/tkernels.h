@@ -33,6 +33,17 @@ void en_bn_act_forward_train(float *y, float *mean, float *var, const float *x,
  *   dx (rows, C) = dL/dx (may alias dy, never x; it also holds dy * act'(z) in between);
  *   dgamma, dbeta (C) written.
  *   x, mean, var, gamma, beta, eps, act as in forward (z is recomputed from x). */
+/* The same with dy read as dy * gate[image] + add[image] (gate, add (n, C), image = row / hw):
+ * squeeze-excite's input gradient (en_se_backward with dx NULL) applied while BN reads it,
+ * instead of in a pass of its own. */
+typedef struct en_bn_gate {
+  const float *gate, *add;
+  int64_t hw;
+} en_bn_gate;
+void en_bn_act_backward_gated(float *dx, float *dgamma, float *dbeta, const float *dy,
+                              const en_bn_gate *gate, const float *x, const float *mean,
+                              const float *var, const float *gamma, const float *beta,
+                              int64_t rows, int C, float eps, en_act act);
 void en_bn_act_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
                         const float *x, const float *mean, const float *var,
                         const float *gamma, const float *beta, int64_t rows, int C, float eps,
@@ -88,7 +99,9 @@ void en_se_forward_train(float *y, float *pool, float *hidden, float *gate, cons
                          const float *w1, const float *b1, const float *w2, const float *b2,
                          int n, int64_t hw, int C, int se, en_act act);
 
-/* Squeeze-excite backward. dy (n, hw, C); dx (n, hw, C) may alias dy.
+/* Squeeze-excite backward. dy (n, hw, C); dx (n, hw, C) = dy * gate + (pooling path) may alias
+ * dy; dx NULL leaves it to the consumer: the pooling path's (n, C) term is then at
+ * scratch + n * C (en_bn_act_backward_gated's add, with gate as its gate).
  *   dw1 (se, C), db1 (se), dw2 (C, se), db2 (C) written.
  *   scratch: n * (2 * C + 2 * se) floats. */
 void en_se_backward(float *dx, float *dw1, float *db1, float *dw2, float *db2, const float *dy,

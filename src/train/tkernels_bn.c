@@ -204,6 +204,7 @@ typedef struct bn_bwd_ctx {
   int C;
   en_act act;
   const bn_coef *cf; /* of the reduction chunk */
+  const en_bn_gate *gate; /* NULL, or dy is read as dy * gate + add per image */
 } bn_bwd_ctx;
 
 EN_INLINE en_vec vact_grad(en_vec z, en_act act) {
@@ -224,10 +225,17 @@ EN_INLINE void bn_sum_vec(double *s0, double *s1, const bn_bwd_ctx *t, int64_t r
   en_vec mean = en_vload(cf->mean + o, lanes), za = en_vload(cf->za + o, lanes);
   en_vec beta = en_vload(cf->beta + o, lanes), is = en_vload(cf->is + o, lanes);
   en_vec f0 = {0}, f1 = {0};
+  const en_bn_gate *g = t->gate;
+  int64_t img = g ? r / g->hw : 0, next = g ? (img + 1) * g->hw : 0;
   for (int64_t q = r; q < end; q++) {
     int64_t at = q * t->C + c0 + o;
-    en_vec xc = en_vload(t->x + at, lanes) - mean;
-    en_vec dz = en_vload(t->dy + at, lanes) * vact_grad(xc * za + beta, act);
+    en_vec xc = en_vload(t->x + at, lanes) - mean, dy = en_vload(t->dy + at, lanes);
+    if (g) {
+      if (q == next) img++, next += g->hw;
+      int64_t gi = img * t->C + c0 + o;
+      dy = dy * en_vload(g->gate + gi, lanes) + en_vload(g->add + gi, lanes);
+    }
+    en_vec dz = dy * vact_grad(xc * za + beta, act);
     if (t->dz) en_vstore_from(t->dz + at, dz, skip, lanes);
     f0 += dz;
     f1 += dz * (xc * is);
@@ -272,15 +280,16 @@ EN_CLONES static void bn_dx_row(float *dx, const float *dy, const float *x, cons
 #undef F
 }
 
-static void bn_grad_sums(float *dz, float *dgamma, float *dbeta, const float *dy, const float *x,
-                         const float *mean, const float *var, const float *gamma,
-                         const float *beta, int64_t rows, int C, float eps, en_act act) {
+static void bn_grad_sums(float *dz, float *dgamma, float *dbeta, const float *dy,
+                         const en_bn_gate *gate, const float *x, const float *mean,
+                         const float *var, const float *gamma, const float *beta, int64_t rows,
+                         int C, float eps, en_act act) {
   bn_coef cf;
   for (int c0 = 0; c0 < C; c0 += RED_CH) {
     int n = C - c0 < RED_CH ? C - c0 : RED_CH;
     double s0[RED_CH], s1[RED_CH];
     bn_coef_fill(&cf, mean, var, gamma, beta, eps, c0, n);
-    bn_bwd_ctx t = {dy, x, dz, C, act, &cf};
+    bn_bwd_ctx t = {dy, x, dz, C, act, &cf, gate};
     reduce_chunk(s0, s1, bn_sum_fn, &t, rows, c0, n);
     for (int c = 0; c < n; c++) dbeta[c0 + c] = (float)s0[c], dgamma[c0 + c] = (float)s1[c];
   }
@@ -290,15 +299,16 @@ static void bn_grad_sums(float *dz, float *dgamma, float *dbeta, const float *dy
  *   dxhat = gamma * dz;  dvar-path and dmean-path collapse to the classic
  *   dx = gamma * invstd / N * (N dz - sum dz - xhat * sum dz xhat)
  * i.e. dx = p dz + q + r xhat with p = gamma invstd, q = -p dbeta / N, r = -p dgamma / N. */
-void en_bn_act_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
-                        const float *x, const float *mean, const float *var,
-                        const float *gamma, const float *beta, int64_t rows, int C, float eps,
-                        en_act act) {
+void en_bn_act_backward_gated(float *dx, float *dgamma, float *dbeta, const float *dy,
+                              const en_bn_gate *gate, const float *x, const float *mean,
+                              const float *var, const float *gamma, const float *beta,
+                              int64_t rows, int C, float eps, en_act act) {
   /* storing dz = dy * act'(z) beats evaluating act' again in the dx pass (measured on swish:
-   * ~5 % of a B0 training step); without an activation dz is dy and nothing is stored */
-  int store = act != EN_ACT_NONE;
-  bn_grad_sums(store ? dx : NULL, dgamma, dbeta, dy, x, mean, var, gamma, beta, rows, C, eps,
-               act);
+   * ~5 % of a B0 training step); without an activation dz is dy and nothing is stored, unless
+   * dy is gated (the dx pass reads only dz or the plain dy) */
+  int store = act != EN_ACT_NONE || gate;
+  bn_grad_sums(store ? dx : NULL, dgamma, dbeta, dy, gate, x, mean, var, gamma, beta, rows, C,
+               eps, act);
   if (rows <= 0) return;
   float inv_n = (float)(1.0 / (double)rows);
 #pragma omp parallel
@@ -318,6 +328,14 @@ void en_bn_act_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
                   act);
     }
   }
+}
+
+void en_bn_act_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
+                        const float *x, const float *mean, const float *var,
+                        const float *gamma, const float *beta, int64_t rows, int C, float eps,
+                        en_act act) {
+  en_bn_act_backward_gated(dx, dgamma, dbeta, dy, NULL, x, mean, var, gamma, beta, rows, C, eps,
+                           act);
 }
 
 /* count < 2: the unbiased variance is undefined (PyTorch refuses to train BN on one value per
@@ -473,5 +491,5 @@ void en_se_backward(float *dx, float *dw1, float *db1, float *dw2, float *db2, c
               C, 0.0f, dpool, C);
   sum_images(db2, dl2, n, C);
   sum_images(db1, dh, n, se);
-  scale_rows(dx, dy, gate, dpool, n, hw, C);
+  if (dx) scale_rows(dx, dy, gate, dpool, n, hw, C);
 }
