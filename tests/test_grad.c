@@ -513,8 +513,17 @@ static void test_conv_weight(void) {
 }
 
 static void test_depthwise(void) {
-  for (int t = 0; t < 60; t++) {
+  for (int t = 0; t < 60 + 32; t++) {
     en_conv_desc d = random_desc(1);
+    if (t >= 60) { /* narrow rows: windows wider than the row, TF-SAME's pad 0 before (k3 s2) */
+      int u = t - 60, pb, pr;
+      d.w = 1 + u % 4, d.kernel = (u / 4) % 2 ? 5 : 3, d.stride = 1 + (u / 8) % 2;
+      d.h = 1 + u % 3, d.n = 1, d.cin = d.cout = u % 3 ? 16 : 21;
+      effnet_padding pad = u / 16 ? EFFNET_PAD_SYMMETRIC : EFFNET_PAD_TF_SAME;
+      en_padding(pad, d.h, d.kernel, d.stride, &d.pad_top, &pb);
+      en_padding(pad, d.w, d.kernel, d.stride, &d.pad_left, &pr);
+      d.oh = en_conv_out(d.h, d.stride), d.ow = en_conv_out(d.w, d.stride);
+    }
     int want_din = t % 4 != 3;
     size_t in_n = (size_t)d.n * d.h * d.w * d.cin, out_n = (size_t)d.n * d.oh * d.ow * d.cout;
     size_t w_n = (size_t)d.kernel * d.kernel * d.cin;

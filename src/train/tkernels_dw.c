@@ -90,13 +90,23 @@ static inline __attribute__((always_inline)) void dw_row_block(float *racc, cons
   en_vec acc[EN_MAX_KERNEL * EN_MAX_KERNEL];
   for (int t = 0; t < K * K; t++) acc[t] = (en_vec){0};
   int iy0 = oy * s - d->pad_top;
+  /* output columns [lo, hi) have their whole window inside the row: no column checks there */
+  int room = d->w - K + d->pad_left; /* the last window start inside; may be negative */
+  int lo = (d->pad_left + s - 1) / s, hi = room < 0 ? 0 : room / s + 1;
+  if (hi > d->ow) hi = d->ow;
+  if (lo > hi) lo = hi;
   for (int ox = 0; ox < d->ow; ox++) {
     en_vec gv = en_vload(g + (int64_t)ox * C + c0, lanes);
-    int ix0 = ox * s - d->pad_left;
+    int ix0 = ox * s - d->pad_left, inside = ox >= lo && ox < hi;
     for (int ky = 0; ky < K; ky++) {
       int iy = iy0 + ky;
       if (iy < 0 || iy >= d->h) continue;
       const float *row = in_img + (int64_t)iy * d->w * C + c0;
+      if (inside && lanes == LANES) {
+        const float *px = row + (int64_t)ix0 * C;
+        for (int kx = 0; kx < K; kx++) acc[ky * K + kx] += gv * *(const en_vec *)(px + kx * C);
+        continue;
+      }
       for (int kx = 0; kx < K; kx++) {
         int ix = ix0 + kx;
         if (ix < 0 || ix >= d->w) continue;
