@@ -182,7 +182,7 @@ static int block_backward(const step_ctx *s, int i, int cur) {
   en_pointwise_backward(G[si], gradp(s, r->project_w), NULL, G[zi],
                         b->se_ch ? t->se_out : t->dw_act, param(s, r->project_w), rows_out,
                         b->mid_ch, b->out_ch, s->g->packed, s->g->packed_floats);
-  en_bn_gate gate = {t->gate, s->g->se_scratch + s->n * b->mid_ch, hw};
+  en_bn_gate gate = {t->gate, en_se_pool_term(s->g->se_scratch, s->n, b->mid_ch), hw};
   if (b->se_ch) /* its input gradient is applied by the BN backward below (gate) */
     en_se_backward(NULL, gradp(s, r->se_reduce_w), gradp(s, r->se_reduce_b),
                    gradp(s, r->se_expand_w), gradp(s, r->se_expand_b), G[si], t->dw_act,

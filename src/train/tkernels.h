@@ -101,9 +101,13 @@ void en_se_forward_train(float *y, float *pool, float *hidden, float *gate, cons
 
 /* Squeeze-excite backward. dy (n, hw, C); dx (n, hw, C) = dy * gate + (pooling path) may alias
  * dy; dx NULL leaves it to the consumer: the pooling path's (n, C) term is then at
- * scratch + n * C (en_bn_act_backward_gated's add, with gate as its gate).
+ * en_se_pool_term(scratch, n, C) (en_bn_act_backward_gated's add, with gate as its gate).
  *   dw1 (se, C), db1 (se), dw2 (C, se), db2 (C) written.
  *   scratch: n * (2 * C + 2 * se) floats. */
+/* Where en_se_backward leaves the pooling path's (n, C) term in its scratch. */
+static inline float *en_se_pool_term(float *scratch, int n, int C) {
+  return scratch + (int64_t)n * C;
+}
 void en_se_backward(float *dx, float *dw1, float *db1, float *dw2, float *db2, const float *dy,
                     const float *x, const float *pool, const float *hidden, const float *gate,
                     const float *w1, const float *w2, int n, int64_t hw, int C, int se,

@@ -473,7 +473,7 @@ void en_se_backward(float *dx, float *dw1, float *db1, float *dw2, float *db2, c
                     const float *x, const float *pool, const float *hidden, const float *gate,
                     const float *w1, const float *w2, int n, int64_t hw, int C, int se,
                     en_act act, float *scratch) {
-  float *dl2 = scratch, *dpool = dl2 + (int64_t)n * C, *acth = dpool + (int64_t)n * C;
+  float *dl2 = scratch, *dpool = en_se_pool_term(scratch, n, C), *acth = dpool + (int64_t)n * C;
   float *dh = acth + (int64_t)n * se;
   image_channel_dot(dl2, dy, x, n, hw, C, 1.0);
   for (int64_t i = 0; i < (int64_t)n * C; i++) dl2[i] *= gate[i] * (1.0f - gate[i]);
