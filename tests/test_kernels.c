@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/isa.h"
 #include "kernels/kernels.h"
+#include "kernels/vec16.h"
 #include "kernels/vexp.h"
 #include "testutil.h"
 
@@ -311,8 +313,69 @@ static void test_vexp(void) {
   CHECK(en_vsigmoid(200.0f) == 1.0f);
 }
 
+/* en_vact's swish as each ISA's kernels compile it (the AVX-512 one with vscalefps and
+ * vrcp14ps, the AVX2 one with vrcpps), over count floats (a multiple of 16). */
+#define SWISH_ARRAY(suffix, isa)                                       \
+  static void swish_##suffix(float *y, const float *x, int count) {   \
+    for (int i = 0; i < count; i += EN_LANES)                          \
+      en_vstore(y + i, en_vact(en_vload(x + i, EN_LANES), EN_ACT_SWISH, isa), EN_LANES); \
+  }
+#if EN_X86_TARGETS
+EN_TARGET_AVX512 __attribute__((flatten)) SWISH_ARRAY(avx512, EN_ISA_AVX512)
+EN_TARGET_AVX2 __attribute__((flatten)) SWISH_ARRAY(avx2, EN_ISA_AVX2)
+#endif
+SWISH_ARRAY(portable, EN_ISA_PORTABLE)
+
+/* Every ISA's vector swish that this CPU runs, against double: 4e-7 relative wherever the
+ * result is above 1e-30 (as en_vswish), the limits at +-1000, inf and NaN. */
+static void check_vector_swish(void (*fn)(float *, const float *, int), const char *name) {
+  enum { N = 1 << 16 };
+  static float x[N], y[N];
+  double worst = 0.0;
+  for (int pass = 0; pass < 32; pass++) {
+    for (int i = 0; i < N; i++) x[i] = -100.0f + 200.0f * (float)(pass * N + i) / (32.0f * N);
+    fn(y, x, N);
+    for (int i = 0; i < N; i++) {
+      double sw = (double)x[i] / (1.0 + exp(-(double)x[i]));
+      if (fabs(sw) > 1e-30) {
+        double e = fabs((double)y[i] - sw) / fabs(sw);
+        if (e > worst) worst = e;
+      } else {
+        CHECK_MSG(fabsf(y[i]) < 1e-29f, "%s swish(%g) = %g", name, x[i], y[i]);
+      }
+    }
+  }
+  CHECK_MSG(worst < 4e-7, "%s vector swish max rel err %g", name, worst);
+  float special[16] = {-1000.0f, 1000.0f, INFINITY, NAN, 0.0f, -0.0f, 1e-30f, -1e-30f,
+                       87.0f,    -87.0f,  88.7f,    -88.7f, 80.0f, -80.0f, 1.0f, -1.0f};
+  float out[16];
+  fn(out, special, 16);
+  CHECK_MSG(fabsf(out[0]) < 1e-30f, "%s swish(-1000) = %g", name, out[0]);
+  CHECK_MSG(out[1] == 1000.0f && out[2] == INFINITY, "%s swish(1000), swish(inf)", name);
+  CHECK_MSG(isnan(out[3]), "%s swish(NaN) = %g", name, out[3]);
+  CHECK_MSG(out[4] == 0.0f && out[5] == 0.0f, "%s swish(0)", name);
+  for (int i = 6; i < 16; i++) {
+    double sw = (double)special[i] / (1.0 + exp(-(double)special[i]));
+    double bound = fabs(sw) > 1e-30 ? 4e-7 * fabs(sw) : 1e-29;
+    CHECK_MSG(fabs(out[i] - sw) <= bound, "%s swish(%g) = %g, not %g", name, special[i], out[i],
+              sw);
+  }
+}
+
+static void test_vector_swish(void) {
+  check_vector_swish(swish_portable, "portable");
+#if EN_X86_TARGETS
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    check_vector_swish(swish_avx2, "avx2");
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw"))
+    check_vector_swish(swish_avx512, "avx512");
+#endif
+}
+
 int main(void) {
   test_vexp();
+  test_vector_swish();
   test_reference_by_hand();
   test_conv();
   test_depthwise();

@@ -14,7 +14,6 @@
 #include <omp.h>
 #include <string.h>
 
-#include "core/clones.h"
 #include "kernels/vec16.h"
 
 /* ISO C mode (-std=c11) turns off multiply-add contraction: the kernels need FMA */
@@ -68,14 +67,15 @@ static inline __attribute__((always_inline)) void interior4(const dw_row *r, int
 
 /* The row; `lanes` is a constant after inlining, so full blocks carry no checks. Returns the
  * row's outputs summed over its pixels. */
-static inline __attribute__((always_inline)) en_vec row_body(const dw_row *r, int lanes) {
+static inline __attribute__((always_inline)) en_vec row_body(const dw_row *r, int lanes,
+                                                             int isa) {
   const en_conv_desc *d = r->d;
   int C = d->cin;
   en_vec bias = r->bias ? en_vload(r->bias, lanes) : (en_vec){0};
   en_vec sum = {0};
   int ox = 0;
   for (; ox < r->lo; ox++) {
-    en_vec v = en_vactivate(border_pixel(r, ox, bias, lanes), d->act);
+    en_vec v = en_vact(border_pixel(r, ox, bias, lanes), d->act, isa);
     en_vstore_from(r->out + (int64_t)ox * C, v, r->skip, lanes);
     sum += v;
   }
@@ -83,13 +83,13 @@ static inline __attribute__((always_inline)) en_vec row_body(const dw_row *r, in
     en_vec acc[4];
     interior4(r, ox, bias, acc, lanes);
     for (int j = 0; j < 4; j++) {
-      en_vec v = en_vactivate(acc[j], d->act);
+      en_vec v = en_vact(acc[j], d->act, isa);
       en_vstore_from(r->out + (int64_t)(ox + j) * C, v, r->skip, lanes);
       sum += v;
     }
   }
   for (; ox < d->ow; ox++) {
-    en_vec v = en_vactivate(border_pixel(r, ox, bias, lanes), d->act);
+    en_vec v = en_vact(border_pixel(r, ox, bias, lanes), d->act, isa);
     en_vstore_from(r->out + (int64_t)ox * C, v, r->skip, lanes);
     sum += v;
   }
@@ -120,7 +120,7 @@ static inline __attribute__((always_inline)) void block_rows(const float *in, co
                                                              const float *bias, float *out,
                                                              const en_conv_desc *d, int b,
                                                              int c0, int skip, int y0, int y1,
-                                                             float *sums, int lanes) {
+                                                             float *sums, int lanes, int isa) {
   const float *rows[EN_MAX_KERNEL];
   dw_row r = {rows, w + c0, bias ? bias + c0 : NULL, NULL, d, 0, 0, skip, 0, 0};
   interior_range(d, &r.lo, &r.hi);
@@ -130,21 +130,81 @@ static inline __attribute__((always_inline)) void block_rows(const float *in, co
     int iy0 = row_taps(d, oy, &r.ky0, &r.ky1);
     for (int ky = r.ky0; ky < r.ky1; ky++) rows[ky] = img + (int64_t)(iy0 + ky) * d->w * d->cin;
     r.out = out + (((int64_t)b * d->oh + oy) * d->ow) * d->cin + c0;
-    sum += row_body(&r, lanes);
+    sum += row_body(&r, lanes, isa);
   }
   en_vstore(sums, sum, lanes);
 }
 
-EN_CLONES static void block_rows_full(const float *in, const float *w, const float *bias,
-                                      float *out, const en_conv_desc *d, int b, int c0,
-                                      int skip, int y0, int y1, float *sums) {
-  block_rows(in, w, bias, out, d, b, c0, skip, y0, y1, sums, LANES);
+/* A task: rows [y0, y1) of image b, the channel block at c0 (lanes wide, stored from skip). */
+typedef struct dw_task {
+  int b, c0, lanes, skip, y0, y1;
+} dw_task;
+
+static inline __attribute__((always_inline)) void task_rows(const float *in, const float *w,
+                                                            const float *bias, float *out,
+                                                            const en_conv_desc *d,
+                                                            const dw_task *t, float *sums,
+                                                            int isa) {
+  if (t->lanes == LANES)
+    block_rows(in, w, bias, out, d, t->b, t->c0, t->skip, t->y0, t->y1, sums, LANES, isa);
+  else
+    block_rows(in, w, bias, out, d, t->b, t->c0, 0, t->y0, t->y1, sums, t->lanes, isa);
 }
 
-EN_CLONES static void block_rows_part(const float *in, const float *w, const float *bias,
-                                      float *out, const en_conv_desc *d, int b, int c0, int y0,
-                                      int y1, float *sums, int lanes) {
-  block_rows(in, w, bias, out, d, b, c0, 0, y0, y1, sums, lanes);
+/* One output row, every channel block (see en_fast_depthwise_row). */
+static inline __attribute__((always_inline)) void one_row(float *out, const float *const *rows,
+                                                          const float *w, const float *bias,
+                                                          const en_conv_desc *d, int oy,
+                                                          float *pool, int isa) {
+  const float *shifted[EN_MAX_KERNEL];
+  dw_row r = {shifted, NULL, NULL, NULL, d, 0, 0, 0, 0, 0};
+  interior_range(d, &r.lo, &r.hi);
+  row_taps(d, oy, &r.ky0, &r.ky1);
+  int blocks = (d->cin + LANES - 1) / LANES;
+  for (int i = 0; i < blocks; i++) {
+    int c0, lanes;
+    en_vspan(d->cin, i, &c0, &lanes, &r.skip);
+    for (int ky = r.ky0; ky < r.ky1; ky++) shifted[ky] = rows[ky] + c0;
+    r.w = w + c0;
+    r.bias = bias ? bias + c0 : NULL;
+    r.out = out + c0;
+    en_vec sum = lanes == LANES ? row_body(&r, LANES, isa) : row_body(&r, lanes, isa);
+    if (pool) {
+      float t[LANES];
+      memcpy(t, &sum, sizeof t);
+      for (int l = r.skip; l < lanes; l++) pool[c0 + l] += t[l];
+    }
+  }
+}
+
+/* Both entry points compiled once per ISA (isa.h), `target` the ISA's attribute (on each
+ * function: an attribute before a macro would reach only the first); flattened, as the ISA's
+ * swish cannot be always_inline and the inliner leaves it a call at some sites. */
+#define DW_VARIANT(target, suffix, isa)                                                      \
+  target __attribute__((flatten)) static void task_rows_##suffix(                            \
+      const float *in, const float *w, const float *bias, float *out, const en_conv_desc *d, \
+      const dw_task *t, float *sums) {                                                       \
+    task_rows(in, w, bias, out, d, t, sums, isa);                                            \
+  }                                                                                          \
+  target __attribute__((flatten)) static void one_row_##suffix(                              \
+      float *out, const float *const *rows, const float *w, const float *bias,               \
+      const en_conv_desc *d, int oy, float *pool) {                                          \
+    one_row(out, rows, w, bias, d, oy, pool, isa);                                           \
+  }
+#if EN_X86_TARGETS
+DW_VARIANT(EN_TARGET_AVX512, avx512, EN_ISA_AVX512)
+DW_VARIANT(EN_TARGET_AVX2, avx2, EN_ISA_AVX2)
+#endif
+DW_VARIANT(, portable, EN_ISA_PORTABLE)
+
+static void task_rows_isa(const float *in, const float *w, const float *bias, float *out,
+                          const en_conv_desc *d, const dw_task *t, float *sums) {
+#if EN_X86_TARGETS
+  int isa = en_isa();
+  if (isa == EN_ISA_AVX512) return task_rows_avx512(in, w, bias, out, d, t, sums);
+  if (isa == EN_ISA_AVX2) return task_rows_avx2(in, w, bias, out, d, t, sums);
+#endif
+  task_rows_portable(in, w, bias, out, d, t, sums);
 }
 
 void en_fast_depthwise(float *out, const float *in, const float *w, const float *bias,
@@ -170,8 +230,8 @@ void en_fast_depthwise(float *out, const float *in, const float *w, const float 
     en_vspan(d->cin, pair % blocks, &c0, &lanes, &skip);
     int y0 = (int)((int64_t)d->oh * part / splits), y1 = (int)((int64_t)d->oh * (part + 1) / splits);
     float local[LANES], *s = own ? own[task] : local;
-    if (lanes == LANES) block_rows_full(in, w, bias, out, d, b, c0, skip, y0, y1, s);
-    else block_rows_part(in, w, bias, out, d, b, c0, y0, y1, s, lanes);
+    dw_task job = {b, c0, lanes, skip, y0, y1};
+    task_rows_isa(in, w, bias, out, d, &job, s);
     if (pool && !own)
       memcpy(pool + (int64_t)b * d->cin + c0 + skip, s + skip,
              (size_t)(lanes - skip) * sizeof(float));
@@ -191,26 +251,12 @@ void en_fast_depthwise(float *out, const float *in, const float *w, const float 
 /* One output row, every channel, from k input row pointers (rows[ky]: pixel 0, channel 0 of the
  * row read by tap ky; NULL outside the image); pool (C), when not NULL, accumulates the row's
  * outputs. Used by the fused expand + depthwise path. */
-EN_CLONES void en_fast_depthwise_row(float *out, const float *const *rows, const float *w,
-                                     const float *bias, const en_conv_desc *d, int oy,
-                                     float *pool) {
-  const float *shifted[EN_MAX_KERNEL];
-  dw_row r = {shifted, NULL, NULL, NULL, d, 0, 0, 0, 0, 0};
-  interior_range(d, &r.lo, &r.hi);
-  row_taps(d, oy, &r.ky0, &r.ky1);
-  int blocks = (d->cin + LANES - 1) / LANES;
-  for (int i = 0; i < blocks; i++) {
-    int c0, lanes;
-    en_vspan(d->cin, i, &c0, &lanes, &r.skip);
-    for (int ky = r.ky0; ky < r.ky1; ky++) shifted[ky] = rows[ky] + c0;
-    r.w = w + c0;
-    r.bias = bias ? bias + c0 : NULL;
-    r.out = out + c0;
-    en_vec sum = lanes == LANES ? row_body(&r, LANES) : row_body(&r, lanes);
-    if (pool) {
-      float t[LANES];
-      memcpy(t, &sum, sizeof t);
-      for (int l = r.skip; l < lanes; l++) pool[c0 + l] += t[l];
-    }
-  }
+void en_fast_depthwise_row(float *out, const float *const *rows, const float *w,
+                           const float *bias, const en_conv_desc *d, int oy, float *pool) {
+#if EN_X86_TARGETS
+  int isa = en_isa();
+  if (isa == EN_ISA_AVX512) return one_row_avx512(out, rows, w, bias, d, oy, pool);
+  if (isa == EN_ISA_AVX2) return one_row_avx2(out, rows, w, bias, d, oy, pool);
+#endif
+  one_row_portable(out, rows, w, bias, d, oy, pool);
 }

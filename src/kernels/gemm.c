@@ -16,9 +16,6 @@
  * element is computed by one thread in a fixed order, so results do not depend on the thread
  * count. */
 #include <omp.h>
-#include <pthread.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "kernels/vec16.h"
 
@@ -42,9 +39,10 @@ typedef struct gemm_job {
 } gemm_job;
 
 static inline __attribute__((always_inline)) en_vec epilogue(const gemm_job *g, en_vec v,
-                                                             int64_t row, int col, int lanes) {
+                                                             int64_t row, int col, int lanes,
+                                                             int isa) {
   if (g->bias) v += en_vload(g->bias + col, lanes);
-  v = en_vactivate(v, g->act);
+  v = en_vact(v, g->act, isa);
   if (g->residual) v += en_vload(g->residual + row * g->cout + col, lanes);
   return v;
 }
@@ -52,7 +50,7 @@ static inline __attribute__((always_inline)) en_vec epilogue(const gemm_job *g, 
 /* One MR x NV tile: rows [i, i + mr), panels [p, p + nv), input channels [k0, k0 + kc).
  * mr and nv are constants after inlining, so the accumulators live in registers. */
 static inline __attribute__((always_inline)) void tile(const gemm_job *g, int64_t i, int mr,
-                                                       int p, int nv, int k0, int kc) {
+                                                       int p, int nv, int k0, int kc, int isa) {
   en_vec acc[MR_MAX][NV_MAX];
   int K = g->cin, first = k0 == 0, last = k0 + kc == K;
   int lanes[NV_MAX];
@@ -78,7 +76,7 @@ static inline __attribute__((always_inline)) void tile(const gemm_job *g, int64_
   for (int r = 0; r < mr; r++)
     for (int v = 0; v < nv; v++) {
       int col = (p + v) * P;
-      en_vec o = last ? epilogue(g, acc[r][v], i + r, col, lanes[v]) : acc[r][v];
+      en_vec o = last ? epilogue(g, acc[r][v], i + r, col, lanes[v], isa) : acc[r][v];
       en_vstore(g->out + (i + r) * g->cout + col, o, lanes[v]);
     }
 }
@@ -86,7 +84,7 @@ static inline __attribute__((always_inline)) void tile(const gemm_job *g, int64_
 /* Rows [r0, r1) of panels [p, p + nv): tiles of the largest listed height that fits. */
 #define TRY(M, NVV)                              \
   if (r1 - i >= (M)) {                           \
-    tile(g, i, (M), p, (NVV), k0, kc);           \
+    tile(g, i, (M), p, (NVV), k0, kc, isa);      \
     i += (M);                                    \
     continue;                                    \
   }
@@ -124,14 +122,13 @@ static inline __attribute__((always_inline)) void block(const gemm_job *g, int64
   }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
-static void block_avx512(const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1) {
-  block(g, r0, r1, p0, p1, 512);
+#if EN_X86_TARGETS
+EN_TARGET_AVX512 static void block_avx512(const gemm_job *g, int64_t r0, int64_t r1, int p0,
+                                          int p1) {
+  block(g, r0, r1, p0, p1, EN_ISA_AVX512);
 }
-__attribute__((target("avx2,fma"))) static void block_avx2(const gemm_job *g, int64_t r0,
-                                                           int64_t r1, int p0, int p1) {
-  block(g, r0, r1, p0, p1, 256);
+EN_TARGET_AVX2 static void block_avx2(const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1) {
+  block(g, r0, r1, p0, p1, EN_ISA_AVX2);
 }
 #endif
 static void block_portable(const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1) {
@@ -140,37 +137,15 @@ static void block_portable(const gemm_job *g, int64_t r0, int64_t r1, int p0, in
 
 typedef void (*block_fn)(const gemm_job *, int64_t, int64_t, int, int);
 
-/* The widest micro-kernel this CPU runs; EFFNET_ISA=avx2|portable forces a narrower one (so
- * the tests exercise every path on any machine). */
-static block_fn pick_block_once(int *nv) {
-  const char *force = getenv("EFFNET_ISA");
-  int limit = !force ? 512 : !strcmp(force, "avx2") ? 256 : !strcmp(force, "portable") ? 0 : 512;
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  if (limit >= 512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw")) {
-    *nv = 4;
-    return block_avx512;
-  }
-  if (limit >= 256 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-    *nv = 1;
-    return block_avx2;
-  }
-#endif
-  *nv = 1;
-  return block_portable;
-}
-
-static block_fn chosen;
-static int chosen_nv;
-static pthread_once_t chosen_once = PTHREAD_ONCE_INIT;
-
-static void choose(void) { chosen = pick_block_once(&chosen_nv); }
-
-/* Chosen once per process (a CPU query and a getenv are not for every call). */
+/* The micro-kernel of the ISA chosen for this process (isa.h). */
 static block_fn pick_block(int *nv) {
-  pthread_once(&chosen_once, choose);
-  *nv = chosen_nv;
-  return chosen;
+  int isa = en_isa();
+  *nv = isa == EN_ISA_AVX512 ? 4 : 1;
+#if EN_X86_TARGETS
+  if (isa == EN_ISA_AVX512) return block_avx512;
+  if (isa == EN_ISA_AVX2) return block_avx2;
+#endif
+  return block_portable;
 }
 
 /* No input channels: the output is the epilogue of zero. Returns whether that was the case. */

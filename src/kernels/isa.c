@@ -1,0 +1,33 @@
+/* Run-time choice of the fast kernels' instruction set (isa.h). */
+#include "kernels/isa.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int chosen;
+static pthread_once_t chosen_once = PTHREAD_ONCE_INIT;
+
+static void choose(void) {
+  const char *force = getenv("EFFNET_ISA");
+  int limit = !force                       ? EN_ISA_AVX512
+              : !strcmp(force, "avx2")     ? EN_ISA_AVX2
+              : !strcmp(force, "portable") ? EN_ISA_PORTABLE
+                                           : EN_ISA_AVX512;
+  chosen = EN_ISA_PORTABLE;
+#if EN_X86_TARGETS
+  if (limit >= EN_ISA_AVX512 && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512bw"))
+    chosen = EN_ISA_AVX512;
+  else if (limit >= EN_ISA_AVX2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    chosen = EN_ISA_AVX2;
+#else
+  (void)limit;
+#endif
+}
+
+int en_isa(void) {
+  pthread_once(&chosen_once, choose);
+  return chosen;
+}

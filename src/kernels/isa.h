@@ -1,0 +1,25 @@
+/* The instruction set the fast kernels run with, detected once per process: AVX-512 (F, VL, DQ,
+ * BW), AVX2 + FMA, or portable C. EFFNET_ISA=avx2|portable forces a narrower one, so the tests
+ * exercise every path on any machine (tests/test_isa.sh).
+ *
+ * A kernel that wants ISA-specific code is written once as always-inline helpers taking the ISA
+ * as a constant, and compiled into one function per ISA with EN_TARGET_AVX512 / EN_TARGET_AVX2
+ * (gcc's per-function target attribute); a dispatcher picks by en_isa(). Unlike target_clones,
+ * the helpers then know which ISA they are compiled for, so they can use its own instructions
+ * (vec16.h: the swish of en_vact). */
+#ifndef EN_ISA_H
+#define EN_ISA_H
+
+enum { EN_ISA_PORTABLE = 0, EN_ISA_AVX2 = 256, EN_ISA_AVX512 = 512 };
+
+int en_isa(void);
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define EN_X86_TARGETS 1
+#define EN_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
+#define EN_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define EN_X86_TARGETS 0
+#endif
+
+#endif
