@@ -82,10 +82,10 @@ static inline __attribute__((always_inline)) en_vec row_body(const dw_row *r, in
   for (; ox + 4 <= r->hi; ox += 4) {
     en_vec acc[4];
     interior4(r, ox, bias, acc, lanes);
+    en_vact_n(acc, 4, d->act, isa);
     for (int j = 0; j < 4; j++) {
-      en_vec v = en_vact(acc[j], d->act, isa);
-      en_vstore_from(r->out + (int64_t)(ox + j) * C, v, r->skip, lanes);
-      sum += v;
+      en_vstore_from(r->out + (int64_t)(ox + j) * C, acc[j], r->skip, lanes);
+      sum += acc[j];
     }
   }
   for (; ox < d->ow; ox++) {

@@ -47,6 +47,35 @@ static inline __attribute__((always_inline)) en_vec epilogue(const gemm_job *g, 
   return v;
 }
 
+/* The last step of a tile whose panels are all full, act a constant: straight-line code, the
+ * accumulators staying in registers (the generic epilogue's per-vector lane counts and
+ * activation switch cost as much as the multiply-adds at K = 16-40). */
+static inline __attribute__((always_inline)) void store_full(const gemm_job *g,
+                                                             en_vec acc[MR_MAX][NV_MAX], int64_t i,
+                                                             int mr, int p, int nv, en_act act,
+                                                             int isa) {
+  en_vec bias[NV_MAX];
+#pragma GCC unroll 4
+  for (int v = 0; v < nv; v++)
+    bias[v] = g->bias ? *(const en_vec *)(g->bias + (p + v) * P) : (en_vec){0};
+  float *out = g->out + i * g->cout + p * P;
+  const float *res = g->residual ? g->residual + i * g->cout + p * P : NULL;
+  en_vec o[MR_MAX * NV_MAX];
+#pragma GCC unroll 24
+  for (int r = 0; r < mr; r++)
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++) o[r * nv + v] = acc[r][v] + bias[v];
+#pragma GCC unroll 6
+  for (int t = 0; t < mr * nv; t += 4) en_vact_n(o + t, mr * nv - t < 4 ? mr * nv - t : 4, act, isa);
+#pragma GCC unroll 24
+  for (int r = 0; r < mr; r++)
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++) {
+      if (res) o[r * nv + v] += *(const en_vec *)(res + r * g->cout + v * P);
+      *(en_vec *)(out + r * g->cout + v * P) = o[r * nv + v];
+    }
+}
+
 /* One MR x NV tile: rows [i, i + mr), panels [p, p + nv), input channels [k0, k0 + kc).
  * mr and nv are constants after inlining, so the accumulators live in registers. */
 static inline __attribute__((always_inline)) void tile(const gemm_job *g, int64_t i, int mr,
@@ -72,6 +101,14 @@ static inline __attribute__((always_inline)) void tile(const gemm_job *g, int64_
       en_vec x = {s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}; /* a broadcast, not an add */
       for (int v = 0; v < nv; v++) acc[r][v] += x * w[v];
     }
+  }
+  if (last && (p + nv) * P <= g->cout && g->act == EN_ACT_SWISH) {
+    store_full(g, acc, i, mr, p, nv, EN_ACT_SWISH, isa);
+    return;
+  }
+  if (last && (p + nv) * P <= g->cout && g->act == EN_ACT_NONE) {
+    store_full(g, acc, i, mr, p, nv, EN_ACT_NONE, isa);
+    return;
   }
   for (int r = 0; r < mr; r++)
     for (int v = 0; v < nv; v++) {
@@ -123,11 +160,11 @@ static inline __attribute__((always_inline)) void block(const gemm_job *g, int64
 }
 
 #if EN_X86_TARGETS
-EN_TARGET_AVX512 static void block_avx512(const gemm_job *g, int64_t r0, int64_t r1, int p0,
+EN_TARGET_AVX512 __attribute__((flatten)) static void block_avx512(const gemm_job *g, int64_t r0, int64_t r1, int p0,
                                           int p1) {
   block(g, r0, r1, p0, p1, EN_ISA_AVX512);
 }
-EN_TARGET_AVX2 static void block_avx2(const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1) {
+EN_TARGET_AVX2 __attribute__((flatten)) static void block_avx2(const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1) {
   block(g, r0, r1, p0, p1, EN_ISA_AVX2);
 }
 #endif
@@ -178,7 +215,12 @@ static void gemm(float *out, const float *in, const float *packed, const float *
   int splits = serial || row_blocks >= want ? 1 : (int)((want + row_blocks - 1) / row_blocks);
   if (splits > groups) splits = groups;
   int64_t tasks = row_blocks * splits;
-#pragma omp parallel for schedule(static) if (threads > 1 && tasks > 1)
+  if (threads == 1 || tasks == 1) { /* no parallel region: the fused path calls this per row */
+    for (int64_t rb = 0; rb < row_blocks; rb++)
+      run(&g, rows * rb / row_blocks, rows * (rb + 1) / row_blocks, 0, g.panels);
+    return;
+  }
+#pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < tasks; t++) {
     int64_t rb = t / splits;
     int part = (int)(t % splits);

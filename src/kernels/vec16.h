@@ -81,79 +81,110 @@ static inline __attribute__((always_inline)) en_vec en_vactivate(en_vec v, en_ac
  * exp stays normal, 1 + exp(-x) and its reciprocal finite (x NaN: the clamp yields a number
  * and the final x * r stays NaN). Not always_inline: they can only be inlined into functions
  * compiled for their ISA (EN_TARGET_*), which is where en_vact's constant isa leaves them. */
-static inline EN_TARGET_AVX512 __m512 en_swish_avx512(__m512 x) {
-  __m512 one = _mm512_set1_ps(1.0f);
-  __m512 y = _mm512_sub_ps(_mm512_setzero_ps(), x);
-  y = _mm512_min_ps(_mm512_max_ps(y, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(87.0f));
-  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(y, _mm512_set1_ps(1.44269504088896341f)),
-                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), y);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(1.0f / 720.0f), r, _mm512_set1_ps(1.0f / 120.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, one);
-  p = _mm512_fmadd_ps(p, r, one);
-  __m512 d = _mm512_add_ps(_mm512_scalef_ps(p, n), one);
-  __m512 q = _mm512_rcp14_ps(d);
-  q = _mm512_fmadd_ps(q, _mm512_fnmadd_ps(d, q, one), q);
-  return _mm512_mul_ps(x, q);
+/* Written for n independent vectors at once, each step over all of them: one swish is a chain
+ * of ~18 dependent operations (~75 cycles), and one at a time the out-of-order window holds too
+ * few to keep both vector units busy. n is a constant after inlining (at most 4 here). */
+static inline EN_TARGET_AVX512 void en_swish_avx512(__m512 *x, int n) {
+  __m512 one = _mm512_set1_ps(1.0f), y[4], k[4], r[4], p[4];
+  for (int j = 0; j < n; j++) {
+    y[j] = _mm512_sub_ps(_mm512_setzero_ps(), x[j]);
+    y[j] = _mm512_min_ps(_mm512_max_ps(y[j], _mm512_set1_ps(-87.0f)), _mm512_set1_ps(87.0f));
+  }
+  for (int j = 0; j < n; j++)
+    k[j] = _mm512_roundscale_ps(_mm512_mul_ps(y[j], _mm512_set1_ps(1.44269504088896341f)),
+                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  for (int j = 0; j < n; j++) r[j] = _mm512_fnmadd_ps(k[j], _mm512_set1_ps(0.693359375f), y[j]);
+  for (int j = 0; j < n; j++) r[j] = _mm512_fnmadd_ps(k[j], _mm512_set1_ps(-2.12194440e-4f), r[j]);
+  for (int j = 0; j < n; j++)
+    p[j] = _mm512_fmadd_ps(_mm512_set1_ps(1.0f / 720.0f), r[j], _mm512_set1_ps(1.0f / 120.0f));
+  for (int j = 0; j < n; j++) p[j] = _mm512_fmadd_ps(p[j], r[j], _mm512_set1_ps(1.0f / 24.0f));
+  for (int j = 0; j < n; j++) p[j] = _mm512_fmadd_ps(p[j], r[j], _mm512_set1_ps(1.0f / 6.0f));
+  for (int j = 0; j < n; j++) p[j] = _mm512_fmadd_ps(p[j], r[j], _mm512_set1_ps(0.5f));
+  for (int j = 0; j < n; j++) p[j] = _mm512_fmadd_ps(p[j], r[j], one);
+  for (int j = 0; j < n; j++) p[j] = _mm512_fmadd_ps(p[j], r[j], one);
+  for (int j = 0; j < n; j++) p[j] = _mm512_add_ps(_mm512_scalef_ps(p[j], k[j]), one); /* d */
+  for (int j = 0; j < n; j++) r[j] = _mm512_rcp14_ps(p[j]);
+  for (int j = 0; j < n; j++) r[j] = _mm512_fmadd_ps(r[j], _mm512_fnmadd_ps(p[j], r[j], one), r[j]);
+  for (int j = 0; j < n; j++) x[j] = _mm512_mul_ps(x[j], r[j]);
 }
 
-static inline EN_TARGET_AVX2 __m256 en_swish_avx2(__m256 x) {
+static inline EN_TARGET_AVX2 void en_swish_avx2(__m256 *x, int n) {
   __m256 one = _mm256_set1_ps(1.0f), shifter = _mm256_set1_ps(12582912.0f); /* 1.5 x 2^23 */
-  __m256 y = _mm256_sub_ps(_mm256_setzero_ps(), x);
-  y = _mm256_min_ps(_mm256_max_ps(y, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(87.0f));
-  __m256 t = _mm256_fmadd_ps(y, _mm256_set1_ps(1.44269504088896341f), shifter);
-  __m256 n = _mm256_sub_ps(t, shifter); /* round(y / ln 2); t's low mantissa bits hold n */
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), y);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 720.0f), r, _mm256_set1_ps(1.0f / 120.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(p, r, one);
-  p = _mm256_fmadd_ps(p, r, one);
-  /* 2^n = (bits(t) + 127) << 23: the shift drops all but n's low 9 bits, and n + 127 is in
+  __m256 y[4], t[4], r[4], p[4];
+  for (int j = 0; j < n; j++) {
+    y[j] = _mm256_sub_ps(_mm256_setzero_ps(), x[j]);
+    y[j] = _mm256_min_ps(_mm256_max_ps(y[j], _mm256_set1_ps(-87.0f)), _mm256_set1_ps(87.0f));
+  }
+  /* round(y / ln 2) by the 1.5 x 2^23 trick: t's low mantissa bits hold it */
+  for (int j = 0; j < n; j++)
+    t[j] = _mm256_fmadd_ps(y[j], _mm256_set1_ps(1.44269504088896341f), shifter);
+  for (int j = 0; j < n; j++) {
+    __m256 k = _mm256_sub_ps(t[j], shifter);
+    r[j] = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), y[j]);
+    r[j] = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r[j]);
+  }
+  for (int j = 0; j < n; j++)
+    p[j] = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 720.0f), r[j], _mm256_set1_ps(1.0f / 120.0f));
+  for (int j = 0; j < n; j++) p[j] = _mm256_fmadd_ps(p[j], r[j], _mm256_set1_ps(1.0f / 24.0f));
+  for (int j = 0; j < n; j++) p[j] = _mm256_fmadd_ps(p[j], r[j], _mm256_set1_ps(1.0f / 6.0f));
+  for (int j = 0; j < n; j++) p[j] = _mm256_fmadd_ps(p[j], r[j], _mm256_set1_ps(0.5f));
+  for (int j = 0; j < n; j++) p[j] = _mm256_fmadd_ps(p[j], r[j], one);
+  for (int j = 0; j < n; j++) p[j] = _mm256_fmadd_ps(p[j], r[j], one);
+  /* 2^k = (bits(t) + 127) << 23: the shift drops all but k's low 9 bits, and k + 127 is in
    * [1, 253] after the clamp */
-  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127)), 23);
-  __m256 d = _mm256_fmadd_ps(p, _mm256_castsi256_ps(e), one);
-  __m256 q = _mm256_rcp_ps(d);
-  q = _mm256_fmadd_ps(q, _mm256_fnmadd_ps(d, q, one), q);
-  q = _mm256_fmadd_ps(q, _mm256_fnmadd_ps(d, q, one), q); /* a second: 1 / 1 exactly 1 */
-  return _mm256_mul_ps(x, q);
+  for (int j = 0; j < n; j++) {
+    __m256i e = _mm256_add_epi32(_mm256_castps_si256(t[j]), _mm256_set1_epi32(127));
+    p[j] = _mm256_fmadd_ps(p[j], _mm256_castsi256_ps(_mm256_slli_epi32(e, 23)), one); /* d */
+  }
+  for (int j = 0; j < n; j++) r[j] = _mm256_rcp_ps(p[j]);
+  for (int j = 0; j < n; j++) r[j] = _mm256_fmadd_ps(r[j], _mm256_fnmadd_ps(p[j], r[j], one), r[j]);
+  /* a second step: 1 / 1 exactly 1 */
+  for (int j = 0; j < n; j++) r[j] = _mm256_fmadd_ps(r[j], _mm256_fnmadd_ps(p[j], r[j], one), r[j]);
+  for (int j = 0; j < n; j++) x[j] = _mm256_mul_ps(x[j], r[j]);
 }
 
-/* In place, not by value: if one of these ever stayed a call from code compiled for another
- * ISA, a 16-float vector would be passed differently on each side (an AVX-512 register or
- * memory). */
-static inline EN_TARGET_AVX512 void en_vswish_avx512(en_vec *v) {
-  *v = (en_vec)en_swish_avx512((__m512)*v);
+/* n en_vec in place (not by value: if one of these ever stayed a call from code compiled for
+ * another ISA, a 16-float vector would be passed differently on each side). */
+static inline EN_TARGET_AVX512 void en_vswish_avx512(en_vec *v, int n) {
+  __m512 x[4];
+  memcpy(x, v, (size_t)n * sizeof *v);
+  en_swish_avx512(x, n);
+  memcpy(v, x, (size_t)n * sizeof *v);
 }
 
-static inline EN_TARGET_AVX2 void en_vswish_avx2(en_vec *v) {
-  __m256 h[2];
-  memcpy(h, v, sizeof h);
-  h[0] = en_swish_avx2(h[0]);
-  h[1] = en_swish_avx2(h[1]);
-  memcpy(v, h, sizeof h);
+/* AVX2: a 16-float vector is two registers, 16 in all: two vectors at a time */
+static inline EN_TARGET_AVX2 void en_vswish_avx2(en_vec *v, int n) {
+  for (int i = 0; i < n; i += 2) {
+    int m = n - i < 2 ? n - i : 2;
+    __m256 h[4];
+    memcpy(h, v + i, (size_t)m * sizeof *v);
+    en_swish_avx2(h, 2 * m);
+    memcpy(v + i, h, (size_t)m * sizeof *v);
+  }
 }
 #endif
 
-/* en_vactivate for code compiled once per ISA (isa.h): isa is a constant after inlining. */
-static inline __attribute__((always_inline)) en_vec en_vact(en_vec v, en_act act, int isa) {
+/* en_vactivate of n vectors in place (n <= 4, a constant after inlining) for code compiled once
+ * per ISA (isa.h): isa too is a constant there. */
+static inline __attribute__((always_inline)) void en_vact_n(en_vec *v, int n, en_act act,
+                                                            int isa) {
 #if EN_X86_TARGETS
   if (act == EN_ACT_SWISH && isa == EN_ISA_AVX512) {
-    en_vswish_avx512(&v);
-    return v;
+    en_vswish_avx512(v, n);
+    return;
   }
   if (act == EN_ACT_SWISH && isa == EN_ISA_AVX2) {
-    en_vswish_avx2(&v);
-    return v;
+    en_vswish_avx2(v, n);
+    return;
   }
 #endif
-  return en_vactivate(v, act);
+  for (int j = 0; j < n; j++) v[j] = en_vactivate(v[j], act);
+}
+
+/* en_vactivate of one vector for code compiled once per ISA (isa.h). */
+static inline __attribute__((always_inline)) en_vec en_vact(en_vec v, en_act act, int isa) {
+  en_vact_n(&v, 1, act, isa);
+  return v;
 }
 
 #endif
