@@ -71,41 +71,44 @@ static inline __attribute__((always_inline)) en_vec en_vactivate(en_vec v, en_ac
 }
 
 #if EN_X86_TARGETS
-/* swish(x) = x / (1 + exp(-x)) with the ISA's own instructions, about 18 vector operations
+/* swish(x) = x / (1 + exp(-x)) with the ISA's own instructions, 16 vector operations (AVX-512)
  * where the portable en_vswish takes ~31 (the activation costs as much as the multiply-adds
- * where the expand GEMM has few input channels): exp(-x) as vexp.h computes it, but 2^n put in
- * by vscalefps (AVX-512) or by adding to the bits the rounding trick leaves n in (AVX2), and
+ * where the expand GEMM has few input channels): exp(-x) as vexp.h computes it, but 2^k put in
+ * by vscalefps (AVX-512) or by adding to the bits the rounding trick leaves k in (AVX2), and
  * 1 / d from the hardware estimate refined by Newton steps (vrcp14ps: 2^-14, one step; vrcpps:
- * 1.5 x 2^-12, two, the first leaving 1 / 1 an ulp short), so swish(x) is exactly x once exp(-x)
- * vanishes (tests/test_kernels.c bounds both against double). -x is clamped to [-87, 87]:
- * exp stays normal, 1 + exp(-x) and its reciprocal finite (x NaN: the clamp yields a number
- * and the final x * r stays NaN). Not always_inline: they can only be inlined into functions
- * compiled for their ISA (EN_TARGET_*), which is where en_vact's constant isa leaves them. */
-/* Written for n independent vectors at once, each step over all of them: one swish is a chain
- * of ~18 dependent operations (~75 cycles), and one at a time the out-of-order window holds too
+ * 1.5 x 2^-12, two, the first leaving 1 / 1 an ulp short), so swish(x) is exactly x once
+ * exp(-x) vanishes (tests/test_kernels.c bounds both against double). x is clamped to >= -87
+ * for exp (AVX2: to [-87, 87]): 1 + exp(-x) and its reciprocal stay finite and normal (x NaN:
+ * the clamp yields a number and the final x * r stays NaN); above 87 exp(-x) may underflow to
+ * a subnormal or 0, which leaves 1 + exp(-x) = 1. Not always_inline: they can only be inlined
+ * into functions compiled for their ISA (EN_TARGET_*), which is where en_vact's constant isa
+ * leaves them.
+ *
+ * Written for n independent vectors at once, each step over all of them: one swish is a chain
+ * of ~16 dependent operations (~65 cycles), and one at a time the out-of-order window holds too
  * few to keep both vector units busy. n is a constant after inlining (at most 4 here). */
 static inline EN_TARGET_AVX512 void en_swish_avx512(__m512 *x, int n) {
-  __m512 one = _mm512_set1_ps(1.0f), y[4], k[4], r[4], p[4];
+  /* exp(-x) = 2^k e^-u, k = round(-x / ln 2), u = x + k ln 2: the polynomial in u with the odd
+   * coefficients negated, so -x is never formed; x clamped to >= -87 for exp only */
+  __m512 one = _mm512_set1_ps(1.0f), k[4], u[4], p[4];
   for (int j = 0; j < n; j++) {
-    y[j] = _mm512_sub_ps(_mm512_setzero_ps(), x[j]);
-    y[j] = _mm512_min_ps(_mm512_max_ps(y[j], _mm512_set1_ps(-87.0f)), _mm512_set1_ps(87.0f));
-  }
-  for (int j = 0; j < n; j++)
-    k[j] = _mm512_roundscale_ps(_mm512_mul_ps(y[j], _mm512_set1_ps(1.44269504088896341f)),
+    u[j] = _mm512_max_ps(x[j], _mm512_set1_ps(-87.0f));
+    k[j] = _mm512_roundscale_ps(_mm512_mul_ps(u[j], _mm512_set1_ps(-1.44269504088896341f)),
                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  for (int j = 0; j < n; j++) r[j] = _mm512_fnmadd_ps(k[j], _mm512_set1_ps(0.693359375f), y[j]);
-  for (int j = 0; j < n; j++) r[j] = _mm512_fnmadd_ps(k[j], _mm512_set1_ps(-2.12194440e-4f), r[j]);
+  }
+  for (int j = 0; j < n; j++) u[j] = _mm512_fmadd_ps(k[j], _mm512_set1_ps(0.693359375f), u[j]);
+  for (int j = 0; j < n; j++) u[j] = _mm512_fmadd_ps(k[j], _mm512_set1_ps(-2.12194440e-4f), u[j]);
   for (int j = 0; j < n; j++)
-    p[j] = _mm512_fmadd_ps(_mm512_set1_ps(1.0f / 720.0f), r[j], _mm512_set1_ps(1.0f / 120.0f));
-  for (int j = 0; j < n; j++) p[j] = _mm512_fmadd_ps(p[j], r[j], _mm512_set1_ps(1.0f / 24.0f));
-  for (int j = 0; j < n; j++) p[j] = _mm512_fmadd_ps(p[j], r[j], _mm512_set1_ps(1.0f / 6.0f));
-  for (int j = 0; j < n; j++) p[j] = _mm512_fmadd_ps(p[j], r[j], _mm512_set1_ps(0.5f));
-  for (int j = 0; j < n; j++) p[j] = _mm512_fmadd_ps(p[j], r[j], one);
-  for (int j = 0; j < n; j++) p[j] = _mm512_fmadd_ps(p[j], r[j], one);
+    p[j] = _mm512_fmadd_ps(_mm512_set1_ps(1.0f / 720.0f), u[j], _mm512_set1_ps(-1.0f / 120.0f));
+  for (int j = 0; j < n; j++) p[j] = _mm512_fmadd_ps(p[j], u[j], _mm512_set1_ps(1.0f / 24.0f));
+  for (int j = 0; j < n; j++) p[j] = _mm512_fmadd_ps(p[j], u[j], _mm512_set1_ps(-1.0f / 6.0f));
+  for (int j = 0; j < n; j++) p[j] = _mm512_fmadd_ps(p[j], u[j], _mm512_set1_ps(0.5f));
+  for (int j = 0; j < n; j++) p[j] = _mm512_fmadd_ps(p[j], u[j], _mm512_set1_ps(-1.0f));
+  for (int j = 0; j < n; j++) p[j] = _mm512_fmadd_ps(p[j], u[j], one);
   for (int j = 0; j < n; j++) p[j] = _mm512_add_ps(_mm512_scalef_ps(p[j], k[j]), one); /* d */
-  for (int j = 0; j < n; j++) r[j] = _mm512_rcp14_ps(p[j]);
-  for (int j = 0; j < n; j++) r[j] = _mm512_fmadd_ps(r[j], _mm512_fnmadd_ps(p[j], r[j], one), r[j]);
-  for (int j = 0; j < n; j++) x[j] = _mm512_mul_ps(x[j], r[j]);
+  for (int j = 0; j < n; j++) u[j] = _mm512_rcp14_ps(p[j]);
+  for (int j = 0; j < n; j++) u[j] = _mm512_fmadd_ps(u[j], _mm512_fnmadd_ps(p[j], u[j], one), u[j]);
+  for (int j = 0; j < n; j++) x[j] = _mm512_mul_ps(x[j], u[j]);
 }
 
 static inline EN_TARGET_AVX2 void en_swish_avx2(__m256 *x, int n) {
