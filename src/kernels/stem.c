@@ -9,7 +9,6 @@
  * Each output row is written by one thread in a fixed order: no dependence on the thread count. */
 #include <string.h>
 
-#include "core/clones.h"
 #include "kernels/vec16.h"
 
 /* ISO C mode (-std=c11) turns off multiply-add contraction */
@@ -46,7 +45,7 @@ void en_dense_patches(float *patch, const float *img, const en_conv_desc *d, int
  * each broadcast input value. */
 static inline __attribute__((always_inline)) void strip_panels(
     float *out, const float *packed, const float *bias, const float *const *rows,
-    const float *patch, int pitch, const en_conv_desc *d, int p, int np, int pixels) {
+    const float *patch, int pitch, const en_conv_desc *d, int p, int np, int pixels, int isa) {
   int k = d->kernel, kc = k * d->cin, taps = k * kc;
   en_vec acc[2][PIX];
   int lanes[2];
@@ -67,15 +66,19 @@ static inline __attribute__((always_inline)) void strip_panels(
         for (int v = 0; v < np; v++) acc[v][j] += x * wv[v];
       }
     }
-  for (int v = 0; v < np; v++)
+  for (int v = 0; v < np; v++) {
+    for (int j = 0; j < PIX; j += 4) en_vact_n(acc[v] + j, 4, d->act, isa);
     for (int j = 0; j < pixels; j++)
-      en_vstore(out + (int64_t)j * d->cout + (p + v) * EN_LANES, en_vactivate(acc[v][j], d->act),
-                lanes[v]);
+      en_vstore(out + (int64_t)j * d->cout + (p + v) * EN_LANES, acc[v][j], lanes[v]);
+  }
 }
 
 /* One output row: strips of PIX pixels, panels two at a time. */
-EN_CLONES static void dense_row(float *out, const float *img, const float *packed,
-                                const float *bias, const en_conv_desc *d, int oy) {
+static inline __attribute__((always_inline)) void dense_row(float *out, const float *img,
+                                                            const float *packed,
+                                                            const float *bias,
+                                                            const en_conv_desc *d, int oy,
+                                                            int isa) {
   int k = d->kernel, taps = k * k * d->cin, panels = (d->cout + EN_LANES - 1) / EN_LANES;
   int iy0 = oy * d->stride - d->pad_top, rows_inside = iy0 >= 0 && iy0 + k <= d->h;
   const float *rows[EN_DENSE_TAPS];
@@ -89,12 +92,37 @@ EN_CLONES static void dense_row(float *out, const float *img, const float *packe
       en_dense_patches(patch, img, d, oy, ox, np);
     float *o = out + (int64_t)ox * d->cout;
     for (int p = 0; p < panels; p += 2) {
-      if (p + 2 <= panels && inside) strip_panels(o, packed, bias, rows, NULL, d->stride * d->cin, d, p, 2, np);
-      else if (p + 2 <= panels) strip_panels(o, packed, bias, NULL, patch, taps, d, p, 2, np);
-      else if (inside) strip_panels(o, packed, bias, rows, NULL, d->stride * d->cin, d, p, 1, np);
-      else strip_panels(o, packed, bias, NULL, patch, taps, d, p, 1, np);
+      int pitch = d->stride * d->cin;
+      if (p + 2 <= panels && inside) strip_panels(o, packed, bias, rows, NULL, pitch, d, p, 2, np, isa);
+      else if (p + 2 <= panels) strip_panels(o, packed, bias, NULL, patch, taps, d, p, 2, np, isa);
+      else if (inside) strip_panels(o, packed, bias, rows, NULL, pitch, d, p, 1, np, isa);
+      else strip_panels(o, packed, bias, NULL, patch, taps, d, p, 1, np, isa);
     }
   }
+}
+
+/* dense_row compiled once per ISA (isa.h), `target` the ISA's attribute. */
+#define DENSE_VARIANT(target, suffix, isa)                                                     \
+  target __attribute__((flatten)) static void dense_row_##suffix(                              \
+      float *out, const float *img, const float *packed, const float *bias,                    \
+      const en_conv_desc *d, int oy) {                                                         \
+    dense_row(out, img, packed, bias, d, oy, isa);                                             \
+  }
+#if EN_X86_TARGETS
+DENSE_VARIANT(EN_TARGET_AVX512, avx512, EN_ISA_AVX512)
+DENSE_VARIANT(EN_TARGET_AVX2, avx2, EN_ISA_AVX2)
+#endif
+DENSE_VARIANT(, portable, EN_ISA_PORTABLE)
+
+typedef void (*dense_row_fn)(float *, const float *, const float *, const float *,
+                             const en_conv_desc *, int);
+
+static dense_row_fn pick_dense_row(void) {
+#if EN_X86_TARGETS
+  if (en_isa() == EN_ISA_AVX512) return dense_row_avx512;
+  if (en_isa() == EN_ISA_AVX2) return dense_row_avx2;
+#endif
+  return dense_row_portable;
 }
 
 void en_fast_dense(float *out, const float *in, const float *packed, const float *bias,
@@ -113,9 +141,10 @@ void en_fast_dense(float *out, const float *in, const float *packed, const float
     }
     return;
   }
+  dense_row_fn row = pick_dense_row();
 #pragma omp parallel for collapse(2) schedule(static)
   for (int b = 0; b < d->n; b++)
     for (int oy = 0; oy < d->oh; oy++)
-      dense_row(out + (b * opix + (int64_t)oy * d->ow) * d->cout,
-                in + (int64_t)b * d->h * d->w * d->cin, packed, bias, d, oy);
+      row(out + (b * opix + (int64_t)oy * d->ow) * d->cout,
+          in + (int64_t)b * d->h * d->w * d->cin, packed, bias, d, oy);
 }
