@@ -7,10 +7,12 @@
  * (mbconv.c). Interior pixels (whose window never leaves the image) go four at a time with each
  * tap's weights reused across the four; border pixels loop over their valid taps only.
  *
- * The whole-tensor kernel splits work over (image, channel block): each thread owns its blocks
- * for the whole image, so a block's pooled sums are a register accumulated as its rows are
- * written (no second pass). With too few (image, block) pairs to keep every thread busy, rows are
- * split too, and the parts' sums are added in part order. */
+ * The whole-tensor kernel splits work over (image, channel block): a task owns its block for
+ * the whole image, so the block's pooled sums are a register accumulated as its rows are written
+ * (no second pass). With fewer (image, block) pairs than three per thread, rows are split too,
+ * and the parts' sums are added in part order. Tasks go to threads dynamically (whichever is
+ * free: one core of a shared machine is often slower for a while); no result depends on which
+ * thread ran a task. */
 #include <omp.h>
 #include <string.h>
 
@@ -216,15 +218,15 @@ void en_fast_depthwise(float *out, const float *in, const float *w, const float 
   int blocks = (d->cin + LANES - 1) / LANES;
   int pairs = d->n * blocks, threads = omp_get_max_threads();
   /* rows split too so that every thread gets work; each part's pooled sums are then kept (on
-   * the stack: fewer than 4 x threads parts) and added in part order */
+   * the stack: fewer than 6 x threads parts) and added in part order */
   enum { MAX_PARTS = 256 };
   float parts_sums[MAX_PARTS][LANES];
-  int splits = pairs >= 2 * threads ? 1 : (2 * threads + pairs - 1) / pairs;
+  int splits = pairs >= 3 * threads ? 1 : (3 * threads + pairs - 1) / pairs;
   if (splits > d->oh) splits = d->oh;
   if ((int64_t)pairs * splits > MAX_PARTS) splits = 1;
   int64_t tasks = (int64_t)pairs * splits;
   float (*own)[LANES] = splits > 1 ? parts_sums : NULL;
-#pragma omp parallel for schedule(static) if (threads > 1)
+#pragma omp parallel for schedule(dynamic) if (threads > 1)
   for (int64_t task = 0; task < tasks; task++) {
     int pair = (int)(task / splits), part = (int)(task % splits), b = pair / blocks, c0, lanes, skip;
     en_vspan(d->cin, pair % blocks, &c0, &lanes, &skip);

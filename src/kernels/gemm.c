@@ -11,10 +11,10 @@
  * tile shape is chosen per instruction set at run time: AVX-512 6 x 4 panels, or 8 x 3, 12 x 2,
  * 24 x 1 where fewer panels remain (about 24 accumulators of 32 registers, so narrow outputs
  * such as 24 or 40 channels still keep both FMA units busy); AVX2+FMA 6 x 1 (a 16-float panel
- * is two registers: 12 of 16); portable 2 x 1. Threads split
- * row blocks and, when rows are few (late stages, batch 1), panel groups as well; every output
+ * is two registers: 12 of 16); portable 2 x 1. Tasks are row blocks and, when rows are few
+ * (late stages, batch 1), panel groups as well, handed to threads dynamically; every output
  * element is computed by one thread in a fixed order, so results do not depend on the thread
- * count. */
+ * count or on which thread ran which task. */
 #include <omp.h>
 
 #include "kernels/vec16.h"
@@ -210,8 +210,10 @@ static void gemm(float *out, const float *in, const float *packed, const float *
    * waits for a last odd block (5 blocks on 2 threads idle one a sixth of the time) */
   if (threads > 1 && row_blocks < 4 * threads)
     row_blocks = (row_blocks + threads - 1) / threads * threads;
-  /* split panel groups too when row blocks alone cannot feed every thread */
-  int64_t want = 2 * (int64_t)threads;
+  /* split panel groups too when row blocks alone cannot feed every thread, into a few more
+   * tasks than threads: the dynamic schedule gives them to whichever thread is free (on a
+   * shared machine one core often runs a quarter slower than the other for a while) */
+  int64_t want = 3 * (int64_t)threads;
   int splits = serial || row_blocks >= want ? 1 : (int)((want + row_blocks - 1) / row_blocks);
   if (splits > groups) splits = groups;
   int64_t tasks = row_blocks * splits;
@@ -220,7 +222,7 @@ static void gemm(float *out, const float *in, const float *packed, const float *
       run(&g, rows * rb / row_blocks, rows * (rb + 1) / row_blocks, 0, g.panels);
     return;
   }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic)
   for (int64_t t = 0; t < tasks; t++) {
     int64_t rb = t / splits;
     int part = (int)(t % splits);

@@ -142,7 +142,7 @@ void en_fast_dense(float *out, const float *in, const float *packed, const float
     return;
   }
   dense_row_fn row = pick_dense_row();
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(dynamic)
   for (int b = 0; b < d->n; b++)
     for (int oy = 0; oy < d->oh; oy++)
       row(out + (b * opix + (int64_t)oy * d->ow) * d->cout,
