@@ -48,8 +48,7 @@ static int measure(const en_arch *a, int n, int h, int w, int threads, plan_size
     if (!mul4(n, H, W, b->mid_ch, &t)) return 0;
     if (b->expand != 1) keep_max(&s->expanded, t);
     if (en_fuse_front(b, H, W)) {
-      en_conv_desc d = {n, H, W, b->mid_ch, b->mid_ch, b->kernel, b->stride, 0, 0,
-                        en_conv_out(H, b->stride), en_conv_out(W, b->stride), 0};
+      en_conv_desc d = {n, H, W, b->mid_ch, b->mid_ch, b->kernel, b->stride, 0, 0, 0, 0, 0};
       if (!mul4(b->kernel, W, b->mid_ch, threads, &t)) return 0; /* overflow check only */
       keep_max(&s->ring, en_expand_depthwise_scratch(&d, threads));
     }

@@ -210,10 +210,10 @@ static void gemm(float *out, const float *in, const float *packed, const float *
    * waits for a last odd block (5 blocks on 2 threads idle one a sixth of the time) */
   if (threads > 1 && row_blocks < 4 * threads)
     row_blocks = (row_blocks + threads - 1) / threads * threads;
-  /* split panel groups too when row blocks alone cannot feed every thread, into a few more
-   * tasks than threads: the dynamic schedule gives them to whichever thread is free (on a
-   * shared machine one core often runs a quarter slower than the other for a while) */
-  int64_t want = 3 * (int64_t)threads;
+  /* split panel groups too when row blocks alone cannot feed every thread twice (the dynamic
+   * schedule gives tasks to whichever thread is free: on a shared machine one core often runs
+   * a quarter slower than the other for a while) */
+  int64_t want = 2 * (int64_t)threads;
   int splits = serial || row_blocks >= want ? 1 : (int)((want + row_blocks - 1) / row_blocks);
   if (splits > groups) splits = groups;
   int64_t tasks = row_blocks * splits;

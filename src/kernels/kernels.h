@@ -41,8 +41,7 @@ typedef struct en_conv_desc {
  * expand_depthwise: out = depthwise(act(x (n, h, w, cin) . E^T + eb)) as `depthwise` with pool,
  *   E packed (mid, cin); d describes the depthwise (h, w, cin = cout = mid, act for both).
  *   expanded: n * h * w * mid floats the reference kernel materialises the expanded tensor in;
- *   scratch: en_expand_depthwise_scratch(d, threads) floats (d complete, oh included: the
- *   number of row bands depends on it) the fused kernel keeps its rings
+ *   scratch: en_expand_depthwise_scratch(d, threads) floats the fused kernel keeps its rings
  *   in (it never touches `expanded`, so those pages are never faulted in).
  * dense: the stem's dense conv, out (n, oh, ow, cout) = act(conv(in) + bias) with the OHWI
  *   weights (cout, kernel * kernel * cin) packed by en_gemm_pack; bias may be NULL; scratch:

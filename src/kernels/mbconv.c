@@ -7,35 +7,24 @@
  * a ring of the last k expanded rows: before output row oy it expands the input rows that row
  * needs and that the ring lacks (one GEMM over that row's pixels, on the calling thread), then
  * runs the depthwise row from the ring. A band recomputes only the k - stride rows it shares with
- * the band above. SE pooling sums are kept per band and added in band order, so the result does
- * not depend on which thread ran which band. */
+ * the band above. SE pooling sums are kept per thread and added in thread order. */
 #include <omp.h>
 #include <string.h>
 
 #include "kernels/kernels.h"
 
-/* Bands per image. With fewer images than threads, images are split in row bands; and a few
- * more bands than threads where that is cheap, which the dynamic schedule hands to whichever
- * thread is free: on a shared machine one core often runs a quarter slower than the other for
- * a while, and an even static split then waits for it. A band re-expands the k - stride input
- * rows it shares with the band above, kept to an eighth of its rows. */
-static int bands_per_image(const en_conv_desc *d, int threads) {
-  int least = d->n >= threads ? 1 : (threads + d->n - 1) / d->n;
-  int overlap = d->kernel > d->stride ? d->kernel - d->stride : 0;
-  int want = (3 * threads + d->n - 1) / d->n;
-  int cheap = overlap ? d->oh * d->stride / (8 * overlap) : d->oh;
-  int bands = threads == 1 ? 1 : want < cheap ? want : cheap;
-  if (bands < least) bands = least;
-  return bands > d->oh ? d->oh : bands;
+/* Bands per image: with fewer images than threads, images are split in row bands. */
+static int bands_per_image(int n, int oh, int threads) {
+  int bands = n >= threads ? 1 : (threads + n - 1) / n;
+  return bands > oh ? oh : bands;
 }
 
 size_t en_expand_depthwise_scratch(const en_conv_desc *d, int threads) {
-  /* a ring of k rows of the expanded tensor per thread, pooled sums per band */
-  size_t tasks = (size_t)d->n * bands_per_image(d, threads);
-  return (size_t)threads * d->kernel * d->w * d->cin + tasks * d->cin;
+  /* ring of k rows of the expanded tensor, plus pooled sums for every image */
+  return (size_t)threads * ((size_t)d->kernel * d->w * d->cin + (size_t)d->n * d->cin);
 }
 
-/* Output rows [y0, y1) of image b. ring: k rows of (w, mid); pool: (mid) sums of this band. */
+/* Output rows [y0, y1) of image b. ring: k rows of (w, mid); pool: (n, mid) of this thread. */
 static void band(float *out, float *pool, const float *x, int cin, const float *ew,
                  const float *eb, const float *dw, const float *db, const en_conv_desc *d, int b,
                  int y0, int y1, float *ring) {
@@ -56,7 +45,7 @@ static void band(float *out, float *pool, const float *x, int cin, const float *
       rows[ky] = iy >= 0 && iy < d->h ? ring + (iy % k) * row_floats : NULL;
     }
     en_fast_depthwise_row(out + (((int64_t)b * d->oh + oy) * d->ow) * mid, rows, dw, db, d, oy,
-                          pool);
+                          pool ? pool + (int64_t)b * mid : NULL);
   }
 }
 
@@ -69,30 +58,30 @@ void en_fast_expand_depthwise(float *out, float *pool, const float *x, int cin, 
     return;
   }
   int threads = omp_get_max_threads(), mid = d->cin;
-  int bands = bands_per_image(d, threads);
-  size_t ring_floats = (size_t)d->kernel * d->w * mid;
+  int bands = bands_per_image(d->n, d->oh, threads);
+  size_t per_thread = en_expand_depthwise_scratch(d, 1);
   int64_t tasks = (int64_t)d->n * bands;
-  float *sums = scratch + (size_t)threads * ring_floats; /* (tasks, mid): one per band */
   int used = tasks < threads ? (int)tasks : threads;
 #pragma omp parallel num_threads(used) if (used > 1)
   {
-    float *ring = scratch + (size_t)omp_get_thread_num() * ring_floats;
-#pragma omp for schedule(dynamic)
-    for (int64_t task = 0; task < tasks; task++) {
+    int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    float *ring = scratch + (size_t)t * per_thread;
+    float *my_pool = ring + (size_t)d->kernel * d->w * mid;
+    if (pool) memset(my_pool, 0, (size_t)d->n * mid * sizeof(float));
+    for (int64_t task = tasks * t / nt; task < tasks * (t + 1) / nt; task++) {
       int b = (int)(task / bands), part = (int)(task % bands);
       int y0 = (int)((int64_t)d->oh * part / bands), y1 = (int)((int64_t)d->oh * (part + 1) / bands);
-      float *mine = pool ? sums + task * mid : NULL;
-      if (mine) memset(mine, 0, (size_t)mid * sizeof(float));
-      band(out, mine, x, cin, ew, eb, dw, db, d, b, y0, y1, ring);
+      band(out, pool ? my_pool : NULL, x, cin, ew, eb, dw, db, d, b, y0, y1, ring);
     }
-    /* pooled sums: each image's bands added in band order, whichever thread ran them */
+#pragma omp barrier
+    /* pooled sums: thread-order sum, each thread reducing a slice of (n, mid) */
     if (pool) {
       int64_t total = (int64_t)d->n * mid;
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < total; i++) {
-        int64_t b = i / mid, c = i % mid;
         float acc = 0.0f;
-        for (int part = 0; part < bands; part++) acc += sums[(b * bands + part) * mid + c];
+        for (int u = 0; u < nt; u++)
+          acc += scratch[(size_t)u * per_thread + (size_t)d->kernel * d->w * mid + i];
         pool[i] = acc;
       }
     }
