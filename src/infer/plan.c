@@ -14,11 +14,18 @@ typedef struct plan_sizes {
 
 /* Fused when the expanded tensor is too big to stay in cache between the two passes (512 KB
  * per image). B0 fused vs unfused: ~4 % faster on one thread, ~6 % on two (min of 4
- * alternations); thresholds of 200 KB to 2 MB were within noise of each other. Leaving B7's
- * narrow late stages (38 and 19 wide) unfused was not better: its ratio to ONNX Runtime read
- * 1.52 / 1.40 (1 / 2 threads) that way, 1.25-1.49 / 1.31-1.39 in three runs fusing them. */
+ * alternations); thresholds of 200 KB to 2 MB were within noise of each other. But the fused
+ * kernel runs the expand GEMM once per input row, so its weights are read h times: past the
+ * 2 MB L2 they come from memory each time, and once h times the weights exceed the expanded
+ * tensor written and read back (2 x h x w x mid floats) the unfused pair moves less. That
+ * leaves unfused only the widest late stages of B6-B7 (19 wide, 3.5-9.8 MB of expand weights):
+ * B7 against the rule without it, A/B medians 0.97 on one thread (6 pairs) and 0.83 on two
+ * (5 pairs, 0.69-1.16). With a 1 MB limit (B7's 38-wide stage 5 unfused too) no better than
+ * without; an earlier rule by width alone (all 38- and 19-wide stages unfused) neither. */
 int en_fuse_front(const en_block *b, int h, int w) {
-  return b->expand != 1 && w >= 8 && (int64_t)h * w * b->mid_ch * 4 >= (512 << 10);
+  int64_t expanded = (int64_t)h * w * b->mid_ch * 4, weights = (int64_t)b->in_ch * b->mid_ch * 4;
+  return b->expand != 1 && w >= 8 && expanded >= (512 << 10) &&
+         (weights <= (2 << 20) || h * weights <= 2 * expanded);
 }
 
 static int mul4(size_t a, size_t b, size_t c, size_t d, size_t *out) {
