@@ -200,7 +200,8 @@ const char *effnet_op_kind_name(effnet_op_kind kind);
 
 /* Called during effnet_model_forward after the stem ("stem"), each stage ("stage1".."stage7")
  * and the head conv ("head"), with the activation in NHWC layout. The pointer is valid only
- * during the call. fn NULL removes the hook. */
+ * during the call, which runs with subnormal floats flushed to zero (x86 MXCSR FTZ and DAZ, set
+ * for the forward pass and restored after it). fn NULL removes the hook. */
 typedef void (*effnet_feature_fn)(void *user, const char *name, const float *nhwc, int n,
                                   int h, int w, int c);
 void effnet_model_set_feature_hook(effnet_model *model, effnet_feature_fn fn, void *user);

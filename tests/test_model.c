@@ -207,6 +207,37 @@ static void test_profile(void) {
   free(x);
 }
 
+#if defined(__x86_64__) || defined(__SSE2__)
+#include <omp.h>
+#include <xmmintrin.h>
+
+static void csr_in_hook(void *user, const char *name, const float *data, int n, int h, int w,
+                        int c) {
+  (void)name, (void)data, (void)n, (void)h, (void)w, (void)c;
+  *(unsigned *)user &= _mm_getcsr();
+}
+
+/* The forward pass flushes subnormals (FTZ + DAZ, src/infer/forward.c) while it runs, and
+ * leaves every thread's MXCSR as it found it. */
+static void test_denormal_mode(void) {
+  effnet_model *m = tiny(EFFNET_FAMILY_B, 5, 3);
+  float *x = random_input(2, 32, 32, 5), y[10];
+  unsigned before = _mm_getcsr(), during = ~0u;
+  effnet_model_set_feature_hook(m, csr_in_hook, &during);
+  CHECK(effnet_model_forward(m, x, 2, 32, 32, y) == EFFNET_OK);
+  CHECK_MSG((during & 0x8040u) == 0x8040u, "MXCSR during the forward pass: %#x", during);
+  CHECK_MSG(_mm_getcsr() == before, "MXCSR after: %#x, before %#x", _mm_getcsr(), before);
+  int leaked = 0;
+#pragma omp parallel reduction(+ : leaked)
+  leaked += (_mm_getcsr() & 0x8040u) != (before & 0x8040u);
+  CHECK_MSG(leaked == 0, "%d threads kept flush-to-zero", leaked);
+  effnet_model_free(m);
+  free(x);
+}
+#else
+static void test_denormal_mode(void) {}
+#endif
+
 static void test_forward_errors(void) {
   effnet_model *m = tiny(EFFNET_FAMILY_B, 4, 4);
   float x[3 * 8 * 8] = {0}, y[4];
@@ -285,6 +316,7 @@ int main(void) {
   test_round_trips();
   test_invariances();
   test_profile();
+  test_denormal_mode();
   test_forward_errors();
   test_bad_weights();
   const char *files[] = {"own.safetensors", "other.safetensors", "bad.safetensors"};
