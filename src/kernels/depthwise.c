@@ -14,6 +14,7 @@
  * free: one core of a shared machine is often slower for a while); no result depends on which
  * thread ran a task. */
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/vec16.h"
@@ -67,34 +68,44 @@ static inline __attribute__((always_inline)) void interior4(const dw_row *r, int
   }
 }
 
+/* Activates, stores and sums the `count` pending pixels (from ox0) four at a time: a single
+ * swish is a ~65-cycle dependency chain, and up to six border pixels a row (k = 5, narrow late
+ * stages) would wait for theirs one by one. */
+static inline __attribute__((always_inline)) void flush(const dw_row *r, en_vec pend[4],
+                                                        const int at[4], int count, en_vec *sum,
+                                                        int lanes, int isa) {
+  en_vact_n(pend, 4, r->d->act, isa);
+  for (int j = 0; j < count; j++) {
+    en_vstore_from(r->out + (int64_t)at[j] * r->d->cin, pend[j], r->skip, lanes);
+    *sum += pend[j];
+  }
+}
+
 /* The row; `lanes` is a constant after inlining, so full blocks carry no checks. Returns the
  * row's outputs summed over its pixels. */
 static inline __attribute__((always_inline)) en_vec row_body(const dw_row *r, int lanes,
                                                              int isa) {
   const en_conv_desc *d = r->d;
-  int C = d->cin;
   en_vec bias = r->bias ? en_vload(r->bias, lanes) : (en_vec){0};
-  en_vec sum = {0};
-  int ox = 0;
-  for (; ox < r->lo; ox++) {
-    en_vec v = en_vact(border_pixel(r, ox, bias, lanes), d->act, isa);
-    en_vstore_from(r->out + (int64_t)ox * C, v, r->skip, lanes);
-    sum += v;
+  en_vec sum = {0}, pend[4] = {{0}};
+  int at[4], count = 0, ox = 0;
+  for (; ox < r->lo; ox++) { /* left border: at most k / 2 pixels */
+    pend[count] = border_pixel(r, ox, bias, lanes);
+    at[count++] = ox;
+    if (count == 4) flush(r, pend, at, count, &sum, lanes, isa), count = 0;
   }
+  if (count) flush(r, pend, at, count, &sum, lanes, isa), count = 0;
   for (; ox + 4 <= r->hi; ox += 4) {
-    en_vec acc[4];
-    interior4(r, ox, bias, acc, lanes);
-    en_vact_n(acc, 4, d->act, isa);
-    for (int j = 0; j < 4; j++) {
-      en_vstore_from(r->out + (int64_t)(ox + j) * C, acc[j], r->skip, lanes);
-      sum += acc[j];
-    }
+    for (int j = 0; j < 4; j++) at[j] = ox + j;
+    interior4(r, ox, bias, pend, lanes);
+    flush(r, pend, at, 4, &sum, lanes, isa);
   }
-  for (; ox < d->ow; ox++) {
-    en_vec v = en_vact(border_pixel(r, ox, bias, lanes), d->act, isa);
-    en_vstore_from(r->out + (int64_t)ox * C, v, r->skip, lanes);
-    sum += v;
+  for (; ox < d->ow; ox++) { /* interior leftovers and the right border */
+    pend[count] = border_pixel(r, ox, bias, lanes);
+    at[count++] = ox;
+    if (count == 4) flush(r, pend, at, count, &sum, lanes, isa), count = 0;
   }
+  if (count) flush(r, pend, at, count, &sum, lanes, isa);
   return sum;
 }
 
@@ -114,43 +125,6 @@ static int row_taps(const en_conv_desc *d, int oy, int *ky0, int *ky1) {
   *ky0 = iy0 < 0 ? -iy0 : 0;
   *ky1 = d->h - iy0 < d->kernel ? d->h - iy0 : d->kernel;
   return iy0;
-}
-
-/* Rows [y0, y1) of image b for channels [c0, c0 + lanes) (storing from lane skip on): sums
- * receives their pooled sums (all lanes). */
-static inline __attribute__((always_inline)) void block_rows(const float *in, const float *w,
-                                                             const float *bias, float *out,
-                                                             const en_conv_desc *d, int b,
-                                                             int c0, int skip, int y0, int y1,
-                                                             float *sums, int lanes, int isa) {
-  const float *rows[EN_MAX_KERNEL];
-  dw_row r = {rows, w + c0, bias ? bias + c0 : NULL, NULL, d, 0, 0, skip, 0, 0};
-  interior_range(d, &r.lo, &r.hi);
-  const float *img = in + (int64_t)b * d->h * d->w * d->cin + c0;
-  en_vec sum = {0};
-  for (int oy = y0; oy < y1; oy++) {
-    int iy0 = row_taps(d, oy, &r.ky0, &r.ky1);
-    for (int ky = r.ky0; ky < r.ky1; ky++) rows[ky] = img + (int64_t)(iy0 + ky) * d->w * d->cin;
-    r.out = out + (((int64_t)b * d->oh + oy) * d->ow) * d->cin + c0;
-    sum += row_body(&r, lanes, isa);
-  }
-  en_vstore(sums, sum, lanes);
-}
-
-/* A task: rows [y0, y1) of image b, the channel block at c0 (lanes wide, stored from skip). */
-typedef struct dw_task {
-  int b, c0, lanes, skip, y0, y1;
-} dw_task;
-
-static inline __attribute__((always_inline)) void task_rows(const float *in, const float *w,
-                                                            const float *bias, float *out,
-                                                            const en_conv_desc *d,
-                                                            const dw_task *t, float *sums,
-                                                            int isa) {
-  if (t->lanes == LANES)
-    block_rows(in, w, bias, out, d, t->b, t->c0, t->skip, t->y0, t->y1, sums, LANES, isa);
-  else
-    block_rows(in, w, bias, out, d, t->b, t->c0, 0, t->y0, t->y1, sums, t->lanes, isa);
 }
 
 /* One output row, every channel block (see en_fast_depthwise_row). */
@@ -183,11 +157,6 @@ static inline __attribute__((always_inline)) void one_row(float *out, const floa
  * function: an attribute before a macro would reach only the first); flattened, as the ISA's
  * swish cannot be always_inline and the inliner leaves it a call at some sites. */
 #define DW_VARIANT(target, suffix, isa)                                                      \
-  target __attribute__((flatten)) static void task_rows_##suffix(                            \
-      const float *in, const float *w, const float *bias, float *out, const en_conv_desc *d, \
-      const dw_task *t, float *sums) {                                                       \
-    task_rows(in, w, bias, out, d, t, sums, isa);                                            \
-  }                                                                                          \
   target __attribute__((flatten)) static void one_row_##suffix(                              \
       float *out, const float *const *rows, const float *w, const float *bias,               \
       const en_conv_desc *d, int oy, float *pool) {                                          \
@@ -199,14 +168,20 @@ DW_VARIANT(EN_TARGET_AVX2, avx2, EN_ISA_AVX2)
 #endif
 DW_VARIANT(, portable, EN_ISA_PORTABLE)
 
-static void task_rows_isa(const float *in, const float *w, const float *bias, float *out,
-                          const en_conv_desc *d, const dw_task *t, float *sums) {
-#if EN_X86_TARGETS
-  int isa = en_isa();
-  if (isa == EN_ISA_AVX512) return task_rows_avx512(in, w, bias, out, d, t, sums);
-  if (isa == EN_ISA_AVX2) return task_rows_avx2(in, w, bias, out, d, t, sums);
-#endif
-  task_rows_portable(in, w, bias, out, d, t, sums);
+/* Rows [y0, y1) of image b, every channel, straight from the input image. */
+static void image_rows(float *out, const float *in, const float *w, const float *bias,
+                       const en_conv_desc *d, int b, int y0, int y1, float *pool) {
+  const float *rows[EN_MAX_KERNEL];
+  const float *img = in + (int64_t)b * d->h * d->w * d->cin;
+  for (int oy = y0; oy < y1; oy++) {
+    int iy0 = oy * d->stride - d->pad_top;
+    for (int ky = 0; ky < d->kernel; ky++) {
+      int iy = iy0 + ky;
+      rows[ky] = iy >= 0 && iy < d->h ? img + (int64_t)iy * d->w * d->cin : NULL;
+    }
+    en_fast_depthwise_row(out + (((int64_t)b * d->oh + oy) * d->ow) * d->cin, rows, w, bias, d,
+                          oy, pool);
+  }
 }
 
 void en_fast_depthwise(float *out, const float *in, const float *w, const float *bias,
@@ -215,39 +190,30 @@ void en_fast_depthwise(float *out, const float *in, const float *w, const float 
     en_kernels_ref.depthwise(out, in, w, bias, d, pool);
     return;
   }
-  int blocks = (d->cin + LANES - 1) / LANES;
-  int pairs = d->n * blocks, threads = omp_get_max_threads();
-  /* rows split too so that every thread gets work; each part's pooled sums are then kept (on
-   * the stack: fewer than 6 x threads parts) and added in part order */
-  enum { MAX_PARTS = 256 };
-  float parts_sums[MAX_PARTS][LANES];
-  int splits = pairs >= 3 * threads ? 1 : (3 * threads + pairs - 1) / pairs;
-  if (splits > d->oh) splits = d->oh;
-  if ((int64_t)pairs * splits > MAX_PARTS) splits = 1;
-  int64_t tasks = (int64_t)pairs * splits;
-  float (*own)[LANES] = splits > 1 ? parts_sums : NULL;
-#pragma omp parallel for schedule(dynamic) if (threads > 1)
+  int threads = omp_get_max_threads();
+  int bands = threads == 1 || d->n >= 3 * threads ? 1 : (3 * threads + d->n - 1) / d->n;
+  if (bands > d->oh) bands = d->oh;
+  float *sums = NULL; /* (n, bands, C) pooled sums when images are split in bands */
+  if (pool && bands > 1 && !(sums = calloc((size_t)d->n * bands * d->cin, sizeof *sums)))
+    bands = 1; /* no memory for them: whole images, fewer tasks */
+  if (pool && bands == 1) memset(pool, 0, (size_t)d->n * d->cin * sizeof *pool);
+  int64_t tasks = (int64_t)d->n * bands;
+#pragma omp parallel for schedule(dynamic) if (threads > 1 && tasks > 1)
   for (int64_t task = 0; task < tasks; task++) {
-    int pair = (int)(task / splits), part = (int)(task % splits), b = pair / blocks, c0, lanes, skip;
-    en_vspan(d->cin, pair % blocks, &c0, &lanes, &skip);
-    int y0 = (int)((int64_t)d->oh * part / splits), y1 = (int)((int64_t)d->oh * (part + 1) / splits);
-    float local[LANES], *s = own ? own[task] : local;
-    dw_task job = {b, c0, lanes, skip, y0, y1};
-    task_rows_isa(in, w, bias, out, d, &job, s);
-    if (pool && !own)
-      memcpy(pool + (int64_t)b * d->cin + c0 + skip, s + skip,
-             (size_t)(lanes - skip) * sizeof(float));
+    int b = (int)(task / bands), part = (int)(task % bands);
+    int y0 = (int)((int64_t)d->oh * part / bands), y1 = (int)((int64_t)d->oh * (part + 1) / bands);
+    float *s = !pool ? NULL : sums ? sums + task * d->cin : pool + (int64_t)b * d->cin;
+    image_rows(out, in, w, bias, d, b, y0, y1, s);
   }
-  if (pool && own)
-    for (int pair = 0; pair < pairs; pair++) {
-      int b = pair / blocks, c0, lanes, skip;
-      en_vspan(d->cin, pair % blocks, &c0, &lanes, &skip);
-      for (int l = skip; l < lanes; l++) {
-        float acc = 0.0f;
-        for (int part = 0; part < splits; part++) acc += own[(int64_t)pair * splits + part][l];
-        pool[(int64_t)b * d->cin + c0 + l] = acc;
-      }
+  if (sums) {
+    for (int64_t i = 0; i < (int64_t)d->n * d->cin; i++) {
+      int64_t b = i / d->cin, c = i % d->cin;
+      float acc = 0.0f;
+      for (int part = 0; part < bands; part++) acc += sums[(b * bands + part) * d->cin + c];
+      pool[i] = acc;
     }
+    free(sums);
+  }
 }
 
 /* One output row, every channel, from k input row pointers (rows[ky]: pixel 0, channel 0 of the
