@@ -2,6 +2,7 @@
 #include <omp.h>
 #include <stdio.h>
 
+#include "core/denormals.h"
 #include "infer/infer.h"
 
 typedef struct fmap {
@@ -162,48 +163,13 @@ static void forward(const en_forward_args *a, const float *input, float *logits)
                 EN_ACT_NONE));
 }
 
-/* Subnormal floats cost a microcode assist (~100 cycles) per operation on x86: an SE gate of
- * sigmoid(-87) = 1e-38 folded into a projection's weights makes them all subnormal, and with a
- * randomly initialised torchvision B0 the projections and depthwise convs ran 1.6x slower for
- * it (9.3 vs 5.7 ms on one thread). So the forward pass runs with FTZ and DAZ set in MXCSR
- * (subnormal results and inputs read as zero), as TensorFlow does on its threads, on every
- * thread of its team, and gives each its own setting back after. Outputs change by at most a
- * subnormal's size, 1e-38. */
-#if defined(__x86_64__) || defined(__SSE2__)
-#include <xmmintrin.h>
-#define EN_FTZ_DAZ 0x8040u /* MXCSR bit 15 (flush to zero), bit 6 (denormals are zero) */
-enum { MAX_SAVED = 256 };
-
-static void denormals_off(unsigned *saved, int threads) {
-#pragma omp parallel num_threads(threads)
-  {
-    int t = omp_get_thread_num();
-    if (t < MAX_SAVED) saved[t] = _mm_getcsr();
-    _mm_setcsr(_mm_getcsr() | EN_FTZ_DAZ);
-  }
-}
-
-static void denormals_back(const unsigned *saved, int threads) {
-#pragma omp parallel num_threads(threads)
-  {
-    int t = omp_get_thread_num();
-    _mm_setcsr(t < MAX_SAVED ? saved[t] : _mm_getcsr() & ~EN_FTZ_DAZ);
-  }
-}
-#else
-enum { MAX_SAVED = 1 };
-static void denormals_off(unsigned *saved, int threads) { (void)saved, (void)threads; }
-static void denormals_back(const unsigned *saved, int threads) { (void)saved, (void)threads; }
-#endif
-
 void en_forward(const en_forward_args *a, const float *input, float *logits) {
   /* the per-thread scratch of the plan holds plan->threads rings: never run wider */
   int previous = omp_get_max_threads();
   if (previous > a->plan->threads) omp_set_num_threads(a->plan->threads);
-  unsigned saved[MAX_SAVED];
-  int team = omp_get_max_threads();
-  denormals_off(saved, team);
+  en_fp_mode mode;
+  en_denormals_off(&mode); /* see core/denormals.h */
   forward(a, input, logits);
-  denormals_back(saved, team);
+  en_denormals_back(&mode);
   if (previous > a->plan->threads) omp_set_num_threads(previous);
 }
