@@ -15,17 +15,19 @@ typedef struct plan_sizes {
 /* Fused when the expanded tensor is too big to stay in cache between the two passes (512 KB
  * per image). B0 fused vs unfused: ~4 % faster on one thread, ~6 % on two (min of 4
  * alternations); thresholds of 200 KB to 2 MB were within noise of each other. But the fused
- * kernel runs the expand GEMM once per input row, so its weights are read h times: past the
- * 2 MB L2 they come from memory each time, and once h times the weights exceed the expanded
- * tensor written and read back (2 x h x w x mid floats) the unfused pair moves less. That
- * leaves unfused only the widest late stages of B6-B7 (19 wide, 3.5-9.8 MB of expand weights):
- * B7 against the rule without it, A/B medians 0.97 on one thread (6 pairs) and 0.83 on two
- * (5 pairs, 0.69-1.16). With a 1 MB limit (B7's 38-wide stage 5 unfused too) no better than
- * without; an earlier rule by width alone (all 38- and 19-wide stages unfused) neither. */
+ * kernel runs the expand GEMM once per input row, reading its weights (in x mid floats) again
+ * for every w pixels, where the unfused pair writes and reads back 2 x mid floats per pixel:
+ * fused only while in <= 2 w, or in <= 8 w when the weights stay in the 2 MB L2 (rereading
+ * them from there costs about a quarter of memory traffic). Measured against the neighbouring
+ * choice (time of the stage's expand+depthwise, same run): B7's 19-wide stages (3.5-9.8 MB of
+ * weights) 105-109 ms unfused vs 127-156 fused; B7's 38-wide stage 5 (in 224, 1.2 MB) fused
+ * 104-110 vs 128-141; B3's 10-wide stage 6 (in 232, 1.3 MB) unfused 8 % faster on one thread,
+ * 18 % on two (relative to the stage's projection time, machine drift). B0 keeps every fused
+ * stage (14 wide, in <= 112). */
 int en_fuse_front(const en_block *b, int h, int w) {
   int64_t expanded = (int64_t)h * w * b->mid_ch * 4, weights = (int64_t)b->in_ch * b->mid_ch * 4;
-  return b->expand != 1 && w >= 8 && expanded >= (512 << 10) &&
-         (weights <= (2 << 20) || h * weights <= 2 * expanded);
+  int reread = weights <= (2 << 20) ? 1 : 4; /* cost of a weight reread, L2 = 1 */
+  return b->expand != 1 && w >= 8 && expanded >= (512 << 10) && b->in_ch * reread <= 8 * w;
 }
 
 static int mul4(size_t a, size_t b, size_t c, size_t d, size_t *out) {
