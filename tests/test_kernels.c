@@ -315,9 +315,9 @@ static void test_vexp(void) {
 
 /* en_vact's swish as each ISA's kernels compile it (the AVX-512 one with vscalefps and
  * vrcp14ps, the AVX2 one with vrcpps), over count floats (a multiple of 16). */
-#define SWISH_ARRAY(suffix, isa)                                       \
-  static void swish_##suffix(float *y, const float *x, int count) {   \
-    for (int i = 0; i < count; i += EN_LANES)                          \
+#define SWISH_ARRAY(suffix, isa)                                                         \
+  static void swish_##suffix(float *y, const float *x, int count) {                     \
+    for (int i = 0; i < count; i += EN_LANES)                                            \
       en_vstore(y + i, en_vact(en_vload(x + i, EN_LANES), EN_ACT_SWISH, isa), EN_LANES); \
   }
 #if EN_X86_TARGETS
@@ -365,11 +365,8 @@ static void check_vector_swish(void (*fn)(float *, const float *, int), const ch
 static void test_vector_swish(void) {
   check_vector_swish(swish_portable, "portable");
 #if EN_X86_TARGETS
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    check_vector_swish(swish_avx2, "avx2");
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw"))
-    check_vector_swish(swish_avx512, "avx512");
+  if (en_cpu_runs(EN_ISA_AVX2)) check_vector_swish(swish_avx2, "avx2");
+  if (en_cpu_runs(EN_ISA_AVX512)) check_vector_swish(swish_avx512, "avx512");
 #endif
 }
 

@@ -51,9 +51,9 @@ static inline __attribute__((always_inline)) en_vec epilogue(const gemm_job *g, 
  * accumulators staying in registers (the generic epilogue's per-vector lane counts and
  * activation switch cost as much as the multiply-adds at K = 16-40). */
 static inline __attribute__((always_inline)) void store_full(const gemm_job *g,
-                                                             en_vec acc[MR_MAX][NV_MAX], int64_t i,
-                                                             int mr, int p, int nv, en_act act,
-                                                             int isa) {
+                                                             en_vec acc[MR_MAX][NV_MAX],
+                                                             int64_t i, int mr, int p, int nv,
+                                                             en_act act, int isa) {
   en_vec bias[NV_MAX];
 #pragma GCC unroll 4
   for (int v = 0; v < nv; v++)
@@ -66,7 +66,8 @@ static inline __attribute__((always_inline)) void store_full(const gemm_job *g,
 #pragma GCC unroll 4
     for (int v = 0; v < nv; v++) o[r * nv + v] = acc[r][v] + bias[v];
 #pragma GCC unroll 6
-  for (int t = 0; t < mr * nv; t += 4) en_vact_n(o + t, mr * nv - t < 4 ? mr * nv - t : 4, act, isa);
+  for (int t = 0; t < mr * nv; t += 4)
+    en_vact_n(o + t, mr * nv - t < 4 ? mr * nv - t : 4, act, isa);
 #pragma GCC unroll 24
   for (int r = 0; r < mr; r++)
 #pragma GCC unroll 4
@@ -102,12 +103,9 @@ static inline __attribute__((always_inline)) void tile(const gemm_job *g, int64_
       for (int v = 0; v < nv; v++) acc[r][v] += x * w[v];
     }
   }
-  if (last && (p + nv) * P <= g->cout && g->act == EN_ACT_SWISH) {
-    store_full(g, acc, i, mr, p, nv, EN_ACT_SWISH, isa);
-    return;
-  }
-  if (last && (p + nv) * P <= g->cout && g->act == EN_ACT_NONE) {
-    store_full(g, acc, i, mr, p, nv, EN_ACT_NONE, isa);
+  if (last && (p + nv) * P <= g->cout && (g->act == EN_ACT_SWISH || g->act == EN_ACT_NONE)) {
+    if (g->act == EN_ACT_SWISH) store_full(g, acc, i, mr, p, nv, EN_ACT_SWISH, isa);
+    else store_full(g, acc, i, mr, p, nv, EN_ACT_NONE, isa);
     return;
   }
   for (int r = 0; r < mr; r++)
@@ -160,11 +158,13 @@ static inline __attribute__((always_inline)) void block(const gemm_job *g, int64
 }
 
 #if EN_X86_TARGETS
-EN_TARGET_AVX512 __attribute__((flatten)) static void block_avx512(const gemm_job *g, int64_t r0, int64_t r1, int p0,
-                                          int p1) {
+/* flatten: the ISA's swish is too big for the inliner's taste and cannot be always_inline */
+EN_TARGET_AVX512 __attribute__((flatten)) static void block_avx512(const gemm_job *g, int64_t r0,
+                                                                   int64_t r1, int p0, int p1) {
   block(g, r0, r1, p0, p1, EN_ISA_AVX512);
 }
-EN_TARGET_AVX2 __attribute__((flatten)) static void block_avx2(const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1) {
+EN_TARGET_AVX2 __attribute__((flatten)) static void block_avx2(const gemm_job *g, int64_t r0,
+                                                               int64_t r1, int p0, int p1) {
   block(g, r0, r1, p0, p1, EN_ISA_AVX2);
 }
 #endif

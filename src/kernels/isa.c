@@ -8,23 +8,25 @@
 static int chosen;
 static pthread_once_t chosen_once = PTHREAD_ONCE_INIT;
 
+int en_cpu_runs(int isa) {
+#if EN_X86_TARGETS
+  if (isa == EN_ISA_AVX512)
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
+  if (isa == EN_ISA_AVX2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+  return isa == EN_ISA_PORTABLE;
+}
+
 static void choose(void) {
   const char *force = getenv("EFFNET_ISA");
   int limit = !force                       ? EN_ISA_AVX512
               : !strcmp(force, "avx2")     ? EN_ISA_AVX2
               : !strcmp(force, "portable") ? EN_ISA_PORTABLE
                                            : EN_ISA_AVX512;
-  chosen = EN_ISA_PORTABLE;
-#if EN_X86_TARGETS
-  if (limit >= EN_ISA_AVX512 && __builtin_cpu_supports("avx512f") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-      __builtin_cpu_supports("avx512bw"))
-    chosen = EN_ISA_AVX512;
-  else if (limit >= EN_ISA_AVX2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    chosen = EN_ISA_AVX2;
-#else
-  (void)limit;
-#endif
+  chosen = limit >= EN_ISA_AVX512 && en_cpu_runs(EN_ISA_AVX512) ? EN_ISA_AVX512
+           : limit >= EN_ISA_AVX2 && en_cpu_runs(EN_ISA_AVX2)   ? EN_ISA_AVX2
+                                                                : EN_ISA_PORTABLE;
 }
 
 int en_isa(void) {

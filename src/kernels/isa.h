@@ -13,6 +13,8 @@
 enum { EN_ISA_PORTABLE = 0, EN_ISA_AVX2 = 256, EN_ISA_AVX512 = 512 };
 
 int en_isa(void);
+/* whether this CPU runs the kernels of `isa` (whatever EFFNET_ISA says) */
+int en_cpu_runs(int isa);
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define EN_X86_TARGETS 1

@@ -93,8 +93,9 @@ static inline __attribute__((always_inline)) void dense_row(float *out, const fl
     float *o = out + (int64_t)ox * d->cout;
     for (int p = 0; p < panels; p += 2) {
       int pitch = d->stride * d->cin;
-      if (p + 2 <= panels && inside) strip_panels(o, packed, bias, rows, NULL, pitch, d, p, 2, np, isa);
-      else if (p + 2 <= panels) strip_panels(o, packed, bias, NULL, patch, taps, d, p, 2, np, isa);
+      int two = p + 2 <= panels;
+      if (two && inside) strip_panels(o, packed, bias, rows, NULL, pitch, d, p, 2, np, isa);
+      else if (two) strip_panels(o, packed, bias, NULL, patch, taps, d, p, 2, np, isa);
       else if (inside) strip_panels(o, packed, bias, rows, NULL, pitch, d, p, 1, np, isa);
       else strip_panels(o, packed, bias, NULL, patch, taps, d, p, 1, np, isa);
     }
@@ -119,8 +120,9 @@ typedef void (*dense_row_fn)(float *, const float *, const float *, const float 
 
 static dense_row_fn pick_dense_row(void) {
 #if EN_X86_TARGETS
-  if (en_isa() == EN_ISA_AVX512) return dense_row_avx512;
-  if (en_isa() == EN_ISA_AVX2) return dense_row_avx2;
+  int isa = en_isa();
+  if (isa == EN_ISA_AVX512) return dense_row_avx512;
+  if (isa == EN_ISA_AVX2) return dense_row_avx2;
 #endif
   return dense_row_portable;
 }
