@@ -62,6 +62,12 @@ static void copy_param(float *dst, const en_params *p, int index) {
   memcpy(dst, en_param_ptr(p, index), (size_t)p->table[index].numel * sizeof(float));
 }
 
+/* dst (cols, rows) = src (rows, cols) transposed */
+static void transpose(float *dst, const float *src, int rows, int cols) {
+  for (int r = 0; r < rows; r++)
+    for (int c = 0; c < cols; c++) dst[(int64_t)c * rows + r] = src[(int64_t)r * cols + c];
+}
+
 /* A dense conv (1x1, or the stem as an im2col GEMM over (ky, kx, ci)) folded and packed for the
  * kernels' gemm (kernels.h): (cout, k * k * cin) -> panels. */
 static float *packed_dense(carver *c, float **bias, const en_params *p, int w_index,
@@ -95,12 +101,12 @@ static void fold_all(carver *c, en_folded *f, const en_arch *a, const en_params 
     if (r->se_reduce_w >= 0) {
       fb->se_w1 = carve(c, (size_t)b->se_ch * b->mid_ch);
       fb->se_b1 = carve(c, (size_t)b->se_ch);
-      fb->se_w2 = carve(c, (size_t)b->se_ch * b->mid_ch);
+      fb->se_w2t = carve(c, (size_t)b->se_ch * b->mid_ch);
       fb->se_b2 = carve(c, (size_t)b->mid_ch);
       if (fill) {
         copy_param(fb->se_w1, p, r->se_reduce_w);
         copy_param(fb->se_b1, p, r->se_reduce_b);
-        copy_param(fb->se_w2, p, r->se_expand_w);
+        transpose(fb->se_w2t, en_param_ptr(p, r->se_expand_w), b->mid_ch, b->se_ch);
         copy_param(fb->se_b2, p, r->se_expand_b);
       }
     }

@@ -64,10 +64,10 @@ static void squeeze_excite(const en_forward_args *a, const en_block *b,
                            const en_folded_block *f, int64_t hw) {
   en_plan *p = a->plan;
   if (gate_on_activations(b, hw))
-    a->kernels->se(p->dw, p->pool, f->se_w1, f->se_b1, f->se_w2, f->se_b2, p->n, hw, b->mid_ch,
+    a->kernels->se(p->dw, p->pool, f->se_w1, f->se_b1, f->se_w2t, f->se_b2, p->n, hw, b->mid_ch,
                    b->se_ch, a->arch->act, p->se_scratch);
   else
-    a->kernels->se_gate(p->gate, p->pool, f->se_w1, f->se_b1, f->se_w2, f->se_b2, p->n, hw,
+    a->kernels->se_gate(p->gate, p->pool, f->se_w1, f->se_b1, f->se_w2t, f->se_b2, p->n, hw,
                         b->mid_ch, b->se_ch, a->arch->act, p->se_scratch);
 }
 

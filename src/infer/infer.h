@@ -16,7 +16,7 @@ typedef struct en_folded_block {
   float *expand_w, *expand_b;   /* packed (mid, in), NULL when expand ratio is 1 */
   float *dw_w, *dw_b;           /* (k, k, mid) */
   float *se_w1, *se_b1;         /* (se, mid), NULL without SE */
-  float *se_w2, *se_b2;         /* (mid, se) */
+  float *se_w2t, *se_b2;        /* (se, mid): the (mid, se) expand weights transposed */
   float *project_w, *project_b; /* packed (out, mid) */
 } en_folded_block;
 

@@ -121,25 +121,62 @@ EN_CLONES static float dot(const float *a, const float *b, int n) {
   return acc;
 }
 
+/* gate (C) = sigmoid(b2 + w2t^T . hidden): rows of w2t (se, C) added in over contiguous
+ * channels, in the reference kernel's order (b2 first, then j ascending), four rows per pass
+ * (four memory streams: the weights come from beyond L2 and one stream is latency-bound). */
+EN_CLONES static void se_expand(float *g, const float *hidden, const float *w2t, const float *b2,
+                                int C, int se) {
+  for (int c = 0; c < C; c++) g[c] = b2[c];
+  int j = 0;
+  for (; j + 4 <= se; j += 4) {
+    const float h0 = hidden[j], h1 = hidden[j + 1], h2 = hidden[j + 2], h3 = hidden[j + 3];
+    const float *w = w2t + (int64_t)j * C;
+    for (int c = 0; c < C; c++)
+      g[c] = (((g[c] + h0 * w[c]) + h1 * w[C + c]) + h2 * w[2 * C + c]) + h3 * w[3 * C + c];
+  }
+  for (; j < se; j++) {
+    const float h = hidden[j], *w = w2t + (int64_t)j * C;
+    for (int c = 0; c < C; c++) g[c] += h * w[c];
+  }
+  for (int c = 0; c < C; c++) g[c] = en_vsigmoid(g[c]);
+}
+
+/* hidden[j] = w1[j] . sums for four rows at once (four memory streams, as above), each with
+ * the 16 partial sums of dot(). */
+EN_CLONES static void se_reduce4(float *hidden, const float *w1, const float *sums, int C) {
+  float part[4][16] = {{0}};
+  int i = 0;
+  for (; i + 16 <= C; i += 16)
+    for (int r = 0; r < 4; r++)
+      for (int l = 0; l < 16; l++) part[r][l] += w1[(int64_t)r * C + i + l] * sums[i + l];
+  for (int r = 0; r < 4; r++) {
+    float acc = 0.0f;
+    for (int k = i; k < C; k++) acc += w1[(int64_t)r * C + k] * sums[k];
+    for (int l = 0; l < 16; l++) acc += part[r][l];
+    hidden[r] = acc;
+  }
+}
+
 static void fast_se_gate(float *gate, const float *pool, const float *w1, const float *b1,
-                         const float *w2, const float *b2, int n, int64_t hw, int C, int se,
+                         const float *w2t, const float *b2, int n, int64_t hw, int C, int se,
                          en_act act, float *scratch) {
   for (int b = 0; b < n; b++) {
-    float *hidden = scratch, *g = gate + (int64_t)b * C;
+    float *hidden = scratch;
     const float *sums = pool + (int64_t)b * C;
-    for (int j = 0; j < se; j++)
-      hidden[j] = en_activate(b1[j] + dot(w1 + (int64_t)j * C, sums, C) / (float)hw, act);
-    for (int c = 0; c < C; c++) g[c] = b2[c] + dot(w2 + (int64_t)c * se, hidden, se);
-    for (int c = 0; c < C; c++) g[c] = en_vsigmoid(g[c]);
+    int j = 0;
+    for (; j + 4 <= se; j += 4) se_reduce4(hidden + j, w1 + (int64_t)j * C, sums, C);
+    for (; j < se; j++) hidden[j] = dot(w1 + (int64_t)j * C, sums, C);
+    for (j = 0; j < se; j++) hidden[j] = en_activate(b1[j] + hidden[j] / (float)hw, act);
+    se_expand(gate + (int64_t)b * C, hidden, w2t, b2, C, se);
   }
 }
 
 static void fast_se(float *x, const float *pool, const float *w1, const float *b1,
-                    const float *w2, const float *b2, int n, int64_t hw, int C, int se,
+                    const float *w2t, const float *b2, int n, int64_t hw, int C, int se,
                     en_act act, float *scratch) {
   for (int b = 0; b < n; b++) {
     float *gate = scratch + se;
-    fast_se_gate(gate, pool + (int64_t)b * C, w1, b1, w2, b2, 1, hw, C, se, act, scratch);
+    fast_se_gate(gate, pool + (int64_t)b * C, w1, b1, w2t, b2, 1, hw, C, se, act, scratch);
     scale_channels(x + (int64_t)b * hw * C, gate, hw, C);
   }
 }

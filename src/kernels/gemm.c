@@ -12,7 +12,7 @@
  * 24 x 1 where fewer panels remain (about 24 accumulators of 32 registers, so narrow outputs
  * such as 24 or 40 channels still keep both FMA units busy); AVX2+FMA 6 x 1 (a 16-float panel
  * is two registers: 12 of 16); portable 2 x 1. Tasks are row blocks and, when rows are few
- * (late stages, batch 1), panel groups as well, handed to threads dynamically; every output
+ * (late stages, batch 1), equal runs of panels as well, handed to threads dynamically; every output
  * element is computed by one thread in a fixed order, so results do not depend on the thread
  * count or on which thread ran which task. */
 #include <omp.h>
@@ -205,17 +205,17 @@ static void gemm(float *out, const float *in, const float *packed, const float *
   int nv;
   block_fn run = pick_block(&nv);
   int64_t row_blocks = (rows + MC - 1) / MC;
-  int groups = (g.panels + nv - 1) / nv, threads = serial ? 1 : omp_get_max_threads();
+  int threads = serial ? 1 : omp_get_max_threads();
   /* few blocks (late stages): a multiple of the thread count, of equal size, so no thread
    * waits for a last odd block (5 blocks on 2 threads idle one a sixth of the time) */
   if (threads > 1 && row_blocks < 4 * threads)
     row_blocks = (row_blocks + threads - 1) / threads * threads;
-  /* split panel groups too when row blocks alone cannot feed every thread twice (the dynamic
-   * schedule gives tasks to whichever thread is free: on a shared machine one core often runs
-   * a quarter slower than the other for a while) */
+  /* split the panels too, in parts of equal panel counts, when row blocks alone cannot feed
+   * every thread twice (the dynamic schedule gives tasks to whichever thread is free: on a
+   * shared machine one core often runs a quarter slower than the other for a while) */
   int64_t want = 2 * (int64_t)threads;
   int splits = serial || row_blocks >= want ? 1 : (int)((want + row_blocks - 1) / row_blocks);
-  if (splits > groups) splits = groups;
+  if (splits > g.panels) splits = g.panels;
   int64_t tasks = row_blocks * splits;
   if (threads == 1 || tasks == 1) { /* no parallel region: the fused path calls this per row */
     for (int64_t rb = 0; rb < row_blocks; rb++)
@@ -226,10 +226,9 @@ static void gemm(float *out, const float *in, const float *packed, const float *
   for (int64_t t = 0; t < tasks; t++) {
     int64_t rb = t / splits;
     int part = (int)(t % splits);
-    int g0 = (int)((int64_t)groups * part / splits);
-    int g1 = (int)((int64_t)groups * (part + 1) / splits);
-    int p1 = g1 * nv < g.panels ? g1 * nv : g.panels;
-    run(&g, rows * rb / row_blocks, rows * (rb + 1) / row_blocks, g0 * nv, p1);
+    int p0 = (int)((int64_t)g.panels * part / splits);
+    int p1 = (int)((int64_t)g.panels * (part + 1) / splits);
+    run(&g, rows * rb / row_blocks, rows * (rb + 1) / row_blocks, p0, p1);
   }
 }
 

@@ -29,13 +29,14 @@ typedef struct en_conv_desc {
  * depthwise: weights (kernel, kernel, C) (HWC), bias (C), cin == cout == C; when pool is not
  *   NULL it receives (n, C) sums of the output over space (for squeeze-excite).
  * se: x (n, hw, C) *= sigmoid(w2 . act(w1 . (pool / hw) + b1) + b2) per image and channel;
- *   w1 (se, C), w2 (C, se); scratch: n * (se + C) floats.
+ *   w1 (se, C); w2t (se, C) is w2 (C, se) transposed, so the second product runs over
+ *   contiguous channels like the first; scratch: n * (se + C) floats.
  * pool: out (n, C) = mean over hw of in (n, hw, C).
  * linear: out (n, cout) = in (n, cin) . w(cout, cin)^T + bias.
  * add: out[i] += in[i], count elements.
  * gemm: out (rows, cout) = act(in (rows, cin) . W^T + bias) + residual, W packed by
  *   en_gemm_pack (one layout for every table); bias and residual (rows, cout) may be NULL.
- * se_gate: gate (n, C) = sigmoid(w2 . act(w1 . (pool / hw) + b1) + b2), pool the (n, C) sums of
+ * se_gate: gate (n, C) = sigmoid(w2 . act(w1 . (pool / hw) + b1) + b2) (w2t as for se), pool the (n, C) sums of
  *   the depthwise output; scratch: se floats. The inference path folds the gate into the
  *   projection's packed weights (en_gemm_pack_scaled) instead of rescaling the activations.
  * expand_depthwise: out = depthwise(act(x (n, h, w, cin) . E^T + eb)) as `depthwise` with pool,
@@ -55,7 +56,7 @@ typedef struct en_kernels {
                     int64_t rows, int cin, int cout, en_act act);
   void (*depthwise)(float *out, const float *in, const float *w, const float *bias,
                     const en_conv_desc *d, float *pool);
-  void (*se)(float *x, const float *pool, const float *w1, const float *b1, const float *w2,
+  void (*se)(float *x, const float *pool, const float *w1, const float *b1, const float *w2t,
              const float *b2, int n, int64_t hw, int channels, int se_channels, en_act act,
              float *scratch);
   void (*pool)(float *out, const float *in, int n, int64_t hw, int channels);
@@ -65,7 +66,7 @@ typedef struct en_kernels {
   void (*gemm)(float *out, const float *in, const float *packed, const float *bias,
                const float *residual, int64_t rows, int cin, int cout, en_act act);
   void (*se_gate)(float *gate, const float *pool, const float *w1, const float *b1,
-                  const float *w2, const float *b2, int n, int64_t hw, int channels,
+                  const float *w2t, const float *b2, int n, int64_t hw, int channels,
                   int se_channels, en_act act, float *scratch);
   void (*expand_depthwise)(float *out, float *pool, const float *x, int cin,
                            const float *expand_packed, const float *expand_bias,

@@ -97,7 +97,7 @@ static void ref_depthwise(float *out, const float *in, const float *w, const flo
 }
 
 static void ref_se_gate(float *gate, const float *pool, const float *w1, const float *b1,
-                        const float *w2, const float *b2, int n, int64_t hw, int C, int se,
+                        const float *w2t, const float *b2, int n, int64_t hw, int C, int se,
                         en_act act, float *scratch) {
   for (int b = 0; b < n; b++) {
     float *hidden = scratch, *g = gate + (int64_t)b * C;
@@ -109,18 +109,18 @@ static void ref_se_gate(float *gate, const float *pool, const float *w1, const f
     }
     for (int c = 0; c < C; c++) {
       float acc = b2[c];
-      for (int j = 0; j < se; j++) acc += w2[(int64_t)c * se + j] * hidden[j];
+      for (int j = 0; j < se; j++) acc += w2t[(int64_t)j * C + c] * hidden[j];
       g[c] = en_activate(acc, EN_ACT_SIGMOID);
     }
   }
 }
 
 static void ref_se(float *x, const float *pool, const float *w1, const float *b1,
-                   const float *w2, const float *b2, int n, int64_t hw, int C, int se,
+                   const float *w2t, const float *b2, int n, int64_t hw, int C, int se,
                    en_act act, float *scratch) {
   for (int b = 0; b < n; b++) {
     float *gate = scratch + se;
-    ref_se_gate(gate, pool + (int64_t)b * C, w1, b1, w2, b2, 1, hw, C, se, act, scratch);
+    ref_se_gate(gate, pool + (int64_t)b * C, w1, b1, w2t, b2, 1, hw, C, se, act, scratch);
     float *xb = x + (int64_t)b * hw * C;
     for (int64_t p = 0; p < hw; p++)
       for (int c = 0; c < C; c++) xb[p * C + c] *= gate[c];
