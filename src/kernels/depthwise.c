@@ -7,11 +7,11 @@
  * (mbconv.c). Interior pixels (whose window never leaves the image) go four at a time with each
  * tap's weights reused across the four; border pixels loop over their valid taps only.
  *
- * The whole-tensor kernel splits work over (image, channel block): a task owns its block for
- * the whole image, so the block's pooled sums are a register accumulated as its rows are written
- * (no second pass). With fewer (image, block) pairs than three per thread, rows are split too,
- * and the parts' sums are added in part order. Tasks go to threads dynamically (whichever is
- * free: one core of a shared machine is often slower for a while); no result depends on which
+ * The whole-tensor kernel runs rows outer, every channel block of a row before the next row
+ * (block by block over a whole image would read a 300 x 300 x 64 image four times). Tasks are
+ * (image, row band): with fewer images than three per thread, images are split in bands whose
+ * pooled sums are added in band order. Tasks go to threads dynamically (whichever is free: one
+ * core of a shared machine is often slower for a while); no result depends on which
  * thread ran a task. */
 #include <omp.h>
 #include <stdlib.h>
@@ -127,17 +127,16 @@ static int row_taps(const en_conv_desc *d, int oy, int *ky0, int *ky1) {
   return iy0;
 }
 
-/* One output row, every channel block (see en_fast_depthwise_row). */
+/* One output row, channel blocks [i0, i1) (see en_fast_depthwise_row). */
 static inline __attribute__((always_inline)) void one_row(float *out, const float *const *rows,
                                                           const float *w, const float *bias,
                                                           const en_conv_desc *d, int oy,
-                                                          float *pool, int isa) {
+                                                          float *pool, int i0, int i1, int isa) {
   const float *shifted[EN_MAX_KERNEL];
   dw_row r = {shifted, NULL, NULL, NULL, d, 0, 0, 0, 0, 0};
   interior_range(d, &r.lo, &r.hi);
   row_taps(d, oy, &r.ky0, &r.ky1);
-  int blocks = (d->cin + LANES - 1) / LANES;
-  for (int i = 0; i < blocks; i++) {
+  for (int i = i0; i < i1; i++) {
     int c0, lanes;
     en_vspan(d->cin, i, &c0, &lanes, &r.skip);
     for (int ky = r.ky0; ky < r.ky1; ky++) shifted[ky] = rows[ky] + c0;
@@ -159,8 +158,8 @@ static inline __attribute__((always_inline)) void one_row(float *out, const floa
 #define DW_VARIANT(target, suffix, isa)                                                      \
   target __attribute__((flatten)) static void one_row_##suffix(                              \
       float *out, const float *const *rows, const float *w, const float *bias,               \
-      const en_conv_desc *d, int oy, float *pool) {                                          \
-    one_row(out, rows, w, bias, d, oy, pool, isa);                                           \
+      const en_conv_desc *d, int oy, float *pool, int i0, int i1) {                          \
+    one_row(out, rows, w, bias, d, oy, pool, i0, i1, isa);                                   \
   }
 #if EN_X86_TARGETS
 DW_VARIANT(EN_TARGET_AVX512, avx512, EN_ISA_AVX512)
@@ -168,9 +167,10 @@ DW_VARIANT(EN_TARGET_AVX2, avx2, EN_ISA_AVX2)
 #endif
 DW_VARIANT(, portable, EN_ISA_PORTABLE)
 
-/* Rows [y0, y1) of image b, every channel, straight from the input image. */
+/* Rows [y0, y1) of image b, channel blocks [i0, i1), straight from the input image. */
 static void image_rows(float *out, const float *in, const float *w, const float *bias,
-                       const en_conv_desc *d, int b, int y0, int y1, float *pool) {
+                       const en_conv_desc *d, int b, int y0, int y1, int i0, int i1,
+                       float *pool) {
   const float *rows[EN_MAX_KERNEL];
   const float *img = in + (int64_t)b * d->h * d->w * d->cin;
   for (int oy = y0; oy < y1; oy++) {
@@ -180,7 +180,7 @@ static void image_rows(float *out, const float *in, const float *w, const float 
       rows[ky] = iy >= 0 && iy < d->h ? img + (int64_t)iy * d->w * d->cin : NULL;
     }
     en_fast_depthwise_row(out + (((int64_t)b * d->oh + oy) * d->ow) * d->cin, rows, w, bias, d,
-                          oy, pool);
+                          oy, pool, i0, i1);
   }
 }
 
@@ -190,7 +190,7 @@ void en_fast_depthwise(float *out, const float *in, const float *w, const float 
     en_kernels_ref.depthwise(out, in, w, bias, d, pool);
     return;
   }
-  int threads = omp_get_max_threads();
+  int threads = omp_get_max_threads(), blocks = (d->cin + LANES - 1) / LANES;
   int bands = threads == 1 || d->n >= 3 * threads ? 1 : (3 * threads + d->n - 1) / d->n;
   if (bands > d->oh) bands = d->oh;
   float *sums = NULL; /* (n, bands, C) pooled sums when images are split in bands */
@@ -203,7 +203,7 @@ void en_fast_depthwise(float *out, const float *in, const float *w, const float 
     int b = (int)(task / bands), part = (int)(task % bands);
     int y0 = (int)((int64_t)d->oh * part / bands), y1 = (int)((int64_t)d->oh * (part + 1) / bands);
     float *s = !pool ? NULL : sums ? sums + task * d->cin : pool + (int64_t)b * d->cin;
-    image_rows(out, in, w, bias, d, b, y0, y1, s);
+    image_rows(out, in, w, bias, d, b, y0, y1, 0, blocks, s);
   }
   if (sums) {
     for (int64_t i = 0; i < (int64_t)d->n * d->cin; i++) {
@@ -220,11 +220,12 @@ void en_fast_depthwise(float *out, const float *in, const float *w, const float 
  * row read by tap ky; NULL outside the image); pool (C), when not NULL, accumulates the row's
  * outputs. Used by the fused expand + depthwise path. */
 void en_fast_depthwise_row(float *out, const float *const *rows, const float *w,
-                           const float *bias, const en_conv_desc *d, int oy, float *pool) {
+                           const float *bias, const en_conv_desc *d, int oy, float *pool, int i0,
+                           int i1) {
 #if EN_X86_TARGETS
   int isa = en_isa();
-  if (isa == EN_ISA_AVX512) return one_row_avx512(out, rows, w, bias, d, oy, pool);
-  if (isa == EN_ISA_AVX2) return one_row_avx2(out, rows, w, bias, d, oy, pool);
+  if (isa == EN_ISA_AVX512) return one_row_avx512(out, rows, w, bias, d, oy, pool, i0, i1);
+  if (isa == EN_ISA_AVX2) return one_row_avx2(out, rows, w, bias, d, oy, pool, i0, i1);
 #endif
-  one_row_portable(out, rows, w, bias, d, oy, pool);
+  one_row_portable(out, rows, w, bias, d, oy, pool, i0, i1);
 }

@@ -175,9 +175,8 @@ static void block_portable(const gemm_job *g, int64_t r0, int64_t r1, int p0, in
 typedef void (*block_fn)(const gemm_job *, int64_t, int64_t, int, int);
 
 /* The micro-kernel of the ISA chosen for this process (isa.h). */
-static block_fn pick_block(int *nv) {
+static block_fn pick_block(void) {
   int isa = en_isa();
-  *nv = isa == EN_ISA_AVX512 ? 4 : 1;
 #if EN_X86_TARGETS
   if (isa == EN_ISA_AVX512) return block_avx512;
   if (isa == EN_ISA_AVX2) return block_avx2;
@@ -185,27 +184,27 @@ static block_fn pick_block(int *nv) {
   return block_portable;
 }
 
-/* No input channels: the output is the epilogue of zero. Returns whether that was the case. */
-static int empty_sum(const gemm_job *g) {
+/* No input channels: columns [c0, c1) of the output are the epilogue of zero. Returns whether
+ * that was the case. */
+static int empty_sum(const gemm_job *g, int c0, int c1) {
   if (g->cin > 0) return 0;
   for (int64_t r = 0; r < g->rows; r++)
-    for (int c = 0; c < g->cout; c++) {
+    for (int c = c0; c < c1; c++) {
       float v = en_activate(g->bias ? g->bias[c] : 0.0f, g->act);
       g->out[r * g->cout + c] = v + (g->residual ? g->residual[r * g->cout + c] : 0.0f);
     }
   return 1;
 }
 
-/* The whole product, on the calling thread (serial) or split over the OpenMP team. */
+/* The whole product, split over the OpenMP team. */
 static void gemm(float *out, const float *in, const float *packed, const float *bias,
-                 const float *residual, int64_t rows, int cin, int cout, en_act act, int serial) {
+                 const float *residual, int64_t rows, int cin, int cout, en_act act) {
   if (rows <= 0 || cout <= 0) return;
   gemm_job g = {out, in, packed, bias, residual, rows, cin, cout, (cout + P - 1) / P, act};
-  if (empty_sum(&g)) return;
-  int nv;
-  block_fn run = pick_block(&nv);
+  if (empty_sum(&g, 0, cout)) return;
+  block_fn run = pick_block();
   int64_t row_blocks = (rows + MC - 1) / MC;
-  int threads = serial ? 1 : omp_get_max_threads();
+  int threads = omp_get_max_threads();
   /* few blocks (late stages): a multiple of the thread count, of equal size, so no thread
    * waits for a last odd block (5 blocks on 2 threads idle one a sixth of the time) */
   if (threads > 1 && row_blocks < 4 * threads)
@@ -214,10 +213,10 @@ static void gemm(float *out, const float *in, const float *packed, const float *
    * every thread twice (the dynamic schedule gives tasks to whichever thread is free: on a
    * shared machine one core often runs a quarter slower than the other for a while) */
   int64_t want = 2 * (int64_t)threads;
-  int splits = serial || row_blocks >= want ? 1 : (int)((want + row_blocks - 1) / row_blocks);
+  int splits = row_blocks >= want ? 1 : (int)((want + row_blocks - 1) / row_blocks);
   if (splits > g.panels) splits = g.panels;
   int64_t tasks = row_blocks * splits;
-  if (threads == 1 || tasks == 1) { /* no parallel region: the fused path calls this per row */
+  if (threads == 1 || tasks == 1) { /* no parallel region for serial work */
     for (int64_t rb = 0; rb < row_blocks; rb++)
       run(&g, rows * rb / row_blocks, rows * (rb + 1) / row_blocks, 0, g.panels);
     return;
@@ -234,10 +233,14 @@ static void gemm(float *out, const float *in, const float *packed, const float *
 
 void en_fast_gemm(float *out, const float *in, const float *packed, const float *bias,
                   const float *residual, int64_t rows, int cin, int cout, en_act act) {
-  gemm(out, in, packed, bias, residual, rows, cin, cout, act, 0);
+  gemm(out, in, packed, bias, residual, rows, cin, cout, act);
 }
 
-void en_fast_gemm_serial(float *out, const float *in, const float *packed, const float *bias,
-                         const float *residual, int64_t rows, int cin, int cout, en_act act) {
-  gemm(out, in, packed, bias, residual, rows, cin, cout, act, 1);
+void en_fast_gemm_panels(float *out, const float *in, const float *packed, const float *bias,
+                         int64_t rows, int cin, int cout, en_act act, int p0, int p1) {
+  gemm_job g = {out, in, packed, bias, NULL, rows, cin, cout, (cout + P - 1) / P, act};
+  int c1 = p1 * P < cout ? p1 * P : cout;
+  if (rows <= 0 || p0 >= p1 || empty_sum(&g, p0 * P, c1)) return;
+  block_fn run = pick_block();
+  for (int64_t r0 = 0; r0 < rows; r0 += MC) run(&g, r0, r0 + MC < rows ? r0 + MC : rows, p0, p1);
 }

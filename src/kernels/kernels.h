@@ -117,8 +117,11 @@ void en_dense_patches(float *patch, const float *img, const en_conv_desc *d, int
 #define EN_MAX_KERNEL 7
 void en_fast_depthwise(float *out, const float *in, const float *w, const float *bias,
                        const en_conv_desc *d, float *pool);
+/* One output row, channel blocks [i0, i1) of EN_LANES channels (the last block of C > EN_LANES
+ * channels, when partial, covers channels C - EN_LANES .. C - 1 and writes only its new ones) */
 void en_fast_depthwise_row(float *out, const float *const *rows, const float *w,
-                           const float *bias, const en_conv_desc *d, int oy, float *pool);
+                           const float *bias, const en_conv_desc *d, int oy, float *pool, int i0,
+                           int i1);
 void en_fast_gemm(float *out, const float *in, const float *packed, const float *bias,
                   const float *residual, int64_t rows, int cin, int cout, en_act act);
 void en_fast_expand_depthwise(float *out, float *pool, const float *x, int cin, const float *ew,
@@ -126,9 +129,10 @@ void en_fast_expand_depthwise(float *out, float *pool, const float *x, int cin, 
                               const en_conv_desc *d, float *expanded, float *scratch);
 void en_fast_dense(float *out, const float *in, const float *packed, const float *bias,
                    const en_conv_desc *d, float *scratch);
-/* the same on the calling thread only (inside a parallel region) */
-void en_fast_gemm_serial(float *out, const float *in, const float *packed, const float *bias,
-                         const float *residual, int64_t rows, int cin, int cout, en_act act);
+/* en_fast_gemm without a residual on the calling thread only (inside a parallel region), for
+ * output panels [p0, p1) only (columns p0 * EN_GEMM_PANEL .. of the cout-wide output rows) */
+void en_fast_gemm_panels(float *out, const float *in, const float *packed, const float *bias,
+                         int64_t rows, int cin, int cout, en_act act, int p0, int p1);
 
 /* Scalar activations shared by all kernels (and by tests). */
 float en_activate(float x, en_act act);

@@ -3,8 +3,9 @@
  *
  * In early stages the expanded tensor is megabytes (B0: 112 x 112 x 96 floats = 4.8 MB); written
  * by the expand GEMM and read back by the depthwise conv, it makes both memory-bound, and two
- * cores share one memory bus. Here each thread owns a band of output rows of one image and keeps
- * a ring of the last k expanded rows: before output row oy it expands the input rows that row
+ * cores share one memory bus. Here each thread owns a band of output rows of one image (or, for
+ * small images on several threads, a group of channels of it: see choose_split) and keeps a
+ * ring of the last k expanded rows: before output row oy it expands the input rows that row
  * needs and that the ring lacks (one GEMM over that row's pixels, on the calling thread), then
  * runs the depthwise row from the ring. A band recomputes only the k - stride rows it shares with
  * the band above. SE pooling sums are kept per thread and added in thread order. */
@@ -13,10 +14,28 @@
 
 #include "kernels/kernels.h"
 
-/* Bands per image: with fewer images than threads, images are split in row bands. */
-static int bands_per_image(int n, int oh, int threads) {
-  int bands = n >= threads ? 1 : (threads + n - 1) / n;
-  return bands > oh ? oh : bands;
+/* How one call is split: each image in `bands` row bands and each band in `groups` runs of
+ * output panels (channel groups). With fewer images than threads an image must be shared:
+ * channel groups recompute nothing and each reads only its part of the expand weights, where
+ * row bands recompute the k - stride expanded rows each band shares with the one above. Groups
+ * were faster even where they come out unequal (B0's 9-panel stage 2 in groups of 5 and 4):
+ * at batch 1 on two threads the whole B0 ran 8-25 % and B3 27 % faster with groups than with
+ * bands (same process, alternating runs); groups for every shape 1-2 % faster again than
+ * groups only where they waste less than the bands' recomputation. Bands remain for images with too few
+ * panels for two per thread. */
+typedef struct split {
+  int bands, groups;
+} split;
+
+static split choose_split(const en_conv_desc *d, int threads) {
+  split s = {1, 1};
+  if (d->n >= threads) return s;
+  int share = (threads + d->n - 1) / d->n, panels = (d->cin + EN_GEMM_PANEL - 1) / EN_GEMM_PANEL;
+  /* two or more panels per group: the last group then holds the panel before a ragged last one,
+   * which the depthwise conv's last channel block reads (kernels.h) */
+  if (panels >= 2 * share) s.groups = share;
+  else s.bands = share > d->oh ? d->oh : share;
+  return s;
 }
 
 size_t en_expand_depthwise_scratch(const en_conv_desc *d, int threads) {
@@ -24,10 +43,11 @@ size_t en_expand_depthwise_scratch(const en_conv_desc *d, int threads) {
   return (size_t)threads * ((size_t)d->kernel * d->w * d->cin + (size_t)d->n * d->cin);
 }
 
-/* Output rows [y0, y1) of image b. ring: k rows of (w, mid); pool: (n, mid) of this thread. */
+/* Output rows [y0, y1) of image b, expanded channels in panels [p0, p1). ring: k rows of
+ * (w, mid) (only this group's columns are written and read); pool: (n, mid) of this thread. */
 static void band(float *out, float *pool, const float *x, int cin, const float *ew,
                  const float *eb, const float *dw, const float *db, const en_conv_desc *d, int b,
-                 int y0, int y1, float *ring) {
+                 int y0, int y1, int p0, int p1, float *ring) {
   int k = d->kernel, mid = d->cin;
   int64_t row_floats = (int64_t)d->w * mid;
   const float *rows[EN_MAX_KERNEL];
@@ -37,15 +57,15 @@ static void band(float *out, float *pool, const float *x, int cin, const float *
     int lo = iy0 < 0 ? 0 : iy0, hi = iy0 + k < d->h ? iy0 + k : d->h; /* rows needed */
     if (next < lo) next = lo;
     for (; next < hi; next++)
-      en_fast_gemm_serial(ring + (next % k) * row_floats,
-                          x + (((int64_t)b * d->h + next) * d->w) * cin, ew, eb, NULL, d->w, cin,
-                          mid, d->act);
+      en_fast_gemm_panels(ring + (next % k) * row_floats,
+                          x + (((int64_t)b * d->h + next) * d->w) * cin, ew, eb, d->w, cin, mid,
+                          d->act, p0, p1);
     for (int ky = 0; ky < k; ky++) {
       int iy = iy0 + ky;
       rows[ky] = iy >= 0 && iy < d->h ? ring + (iy % k) * row_floats : NULL;
     }
     en_fast_depthwise_row(out + (((int64_t)b * d->oh + oy) * d->ow) * mid, rows, dw, db, d, oy,
-                          pool ? pool + (int64_t)b * mid : NULL);
+                          pool ? pool + (int64_t)b * mid : NULL, p0, p1);
   }
 }
 
@@ -58,9 +78,10 @@ void en_fast_expand_depthwise(float *out, float *pool, const float *x, int cin, 
     return;
   }
   int threads = omp_get_max_threads(), mid = d->cin;
-  int bands = bands_per_image(d->n, d->oh, threads);
+  int panels = (mid + EN_GEMM_PANEL - 1) / EN_GEMM_PANEL;
+  split sp = choose_split(d, threads);
   size_t per_thread = en_expand_depthwise_scratch(d, 1);
-  int64_t tasks = (int64_t)d->n * bands;
+  int64_t tasks = (int64_t)d->n * sp.bands * sp.groups;
   int used = tasks < threads ? (int)tasks : threads;
 #pragma omp parallel num_threads(used) if (used > 1)
   {
@@ -69,9 +90,12 @@ void en_fast_expand_depthwise(float *out, float *pool, const float *x, int cin, 
     float *my_pool = ring + (size_t)d->kernel * d->w * mid;
     if (pool) memset(my_pool, 0, (size_t)d->n * mid * sizeof(float));
     for (int64_t task = tasks * t / nt; task < tasks * (t + 1) / nt; task++) {
-      int b = (int)(task / bands), part = (int)(task % bands);
-      int y0 = (int)((int64_t)d->oh * part / bands), y1 = (int)((int64_t)d->oh * (part + 1) / bands);
-      band(out, pool ? my_pool : NULL, x, cin, ew, eb, dw, db, d, b, y0, y1, ring);
+      int b = (int)(task / (sp.bands * sp.groups)), rest = (int)(task % (sp.bands * sp.groups));
+      int part = rest / sp.groups, g = rest % sp.groups;
+      int y0 = (int)((int64_t)d->oh * part / sp.bands);
+      int y1 = (int)((int64_t)d->oh * (part + 1) / sp.bands);
+      band(out, pool ? my_pool : NULL, x, cin, ew, eb, dw, db, d, b, y0, y1,
+           panels * g / sp.groups, panels * (g + 1) / sp.groups, ring);
     }
 #pragma omp barrier
     /* pooled sums: thread-order sum, each thread reducing a slice of (n, mid) */
