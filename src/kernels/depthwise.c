@@ -190,6 +190,7 @@ void en_fast_depthwise(float *out, const float *in, const float *w, const float 
     en_kernels_ref.depthwise(out, in, w, bias, d, pool);
     return;
   }
+  if (en_fast_depthwise_small(out, in, w, bias, d, pool)) return;
   int threads = omp_get_max_threads(), blocks = (d->cin + LANES - 1) / LANES;
   int bands = threads == 1 || d->n >= 3 * threads ? 1 : (3 * threads + d->n - 1) / d->n;
   if (bands > d->oh) bands = d->oh;

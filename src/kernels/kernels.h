@@ -117,6 +117,10 @@ void en_dense_patches(float *patch, const float *img, const en_conv_desc *d, int
 #define EN_MAX_KERNEL 7
 void en_fast_depthwise(float *out, const float *in, const float *w, const float *bias,
                        const en_conv_desc *d, float *pool);
+/* en_fast_depthwise for small images (src/kernels/depthwise_small.c): returns 0, having done
+ * nothing, where it does not apply (window not 3 or 5, stride not 1 or 2, image too big) */
+int en_fast_depthwise_small(float *out, const float *in, const float *w, const float *bias,
+                            const en_conv_desc *d, float *pool);
 /* One output row, channel blocks [i0, i1) of EN_LANES channels (the last block of C > EN_LANES
  * channels, when partial, covers channels C - EN_LANES .. C - 1 and writes only its new ones) */
 void en_fast_depthwise_row(float *out, const float *const *rows, const float *w,
