@@ -146,6 +146,7 @@ static void test_pointwise_linear_pool_add(void) {
 static void test_se(void) {
   for (int t = 0; t < 100; t++) {
     int n = irand(1, 3), C = irand(1, 67), se = irand(1, 17);
+    if (t % 10 == 0) C = irand(600, 1200), se = irand(25, 50); /* late stages: split over threads */
     int64_t hw = irand(1, 50);
     size_t xn = (size_t)n * hw * C;
     float *x = randv(xn), *xa = malloc(xn * sizeof *xa), *xb = malloc(xn * sizeof *xb);
