@@ -213,7 +213,9 @@ static void print_text(const char *name, const char *source, int n, int h, int w
          effnet_blas_core());
   printf("multiply-adds: %.4f G per image, %.4f G per batch\n", macs / 1e9, macs * (double)n / 1e9);
   printf("runs: %ld timed after %ld warm-up%s\n", runs, warmup,
-         profile ? " (profiling on: its clock reads are included in the times)" : "");
+         profile ? " (profiling on: its clock reads are included in the times, and a batch\n"
+                   "  runs layer by layer on the whole team, not as image lanes)"
+                 : "");
   printf("peak RSS: %.1f MiB\n", peak_rss_mib());
   printf("  %-8s %10s %10s %10s %9s\n", "", "ms/batch", "ms/image", "images/s", "GFLOP/s");
   const char *label[2] = {"min", "median"};

@@ -181,6 +181,34 @@ static void test_invariances(void) {
   free(x);
 }
 
+static void count_hook(void *user, const char *name, const float *data, int n, int h, int w,
+                       int c) {
+  (void)name, (void)data, (void)n, (void)h, (void)w, (void)c;
+  ++*(int *)user;
+}
+
+/* A batch of at least one image per thread runs as image lanes (src/infer/forward.c), one
+ * image per thread through the whole network; a feature hook forces the batch path. Both give
+ * the same logits, for uneven splits (5 images on 2 and 3 threads) too. */
+static void test_image_lanes(void) {
+  effnet_model *m = tiny(EFFNET_FAMILY_B, 5, 8);
+  int n = 5, h = 38, w = 45, calls = 0;
+  float *x = random_input(n, h, w, 17), lanes[25], batch[25];
+  for (int threads = 2; threads <= 3; threads++) {
+    CHECK(effnet_model_set_threads(m, threads) == EFFNET_OK);
+    effnet_model_set_feature_hook(m, NULL, NULL);
+    CHECK(effnet_model_forward(m, x, n, h, w, lanes) == EFFNET_OK);
+    CHECK_EQ_INT(m->lane_count, threads);
+    effnet_model_set_feature_hook(m, count_hook, &calls);
+    CHECK(effnet_model_forward(m, x, n, h, w, batch) == EFFNET_OK);
+    CHECK_MSG(max_rel(lanes, batch, 25) < 1e-6, "lanes vs batch on %d threads: %g", threads,
+              max_rel(lanes, batch, 25));
+  }
+  CHECK(calls > 0);
+  effnet_model_free(m);
+  free(x);
+}
+
 /* The profile's multiply-adds must add up to the analytic count (per image, times batch). */
 static void test_profile(void) {
   effnet_model *m = tiny(EFFNET_FAMILY_B, 5, 7);
@@ -315,6 +343,7 @@ int main(void) {
   test_names_and_rounding();
   test_round_trips();
   test_invariances();
+  test_image_lanes();
   test_profile();
   test_denormal_mode();
   test_forward_errors();

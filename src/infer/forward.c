@@ -178,7 +178,28 @@ static void forward(const en_forward_args *a, const float *input, float *logits)
                 EN_ACT_NONE));
 }
 
+static void forward_lanes(const en_forward_args *a, const float *input, float *logits) {
+  const en_plan *one = &a->lanes[0];
+  int64_t image = (int64_t)3 * one->h * one->w, classes = a->arch->num_classes;
+#pragma omp parallel num_threads(a->lane_count)
+  {
+    omp_set_num_threads(1); /* this thread's kernels run serially */
+    en_forward_args lane = *a;
+    lane.plan = &a->lanes[omp_get_thread_num()];
+    lane.lanes = NULL;
+    en_fp_mode mode;
+    en_denormals_off(&mode);
+#pragma omp for schedule(dynamic)
+    for (int b = 0; b < a->batch; b++) forward(&lane, input + b * image, logits + b * classes);
+    en_denormals_back(&mode);
+  }
+}
+
 void en_forward(const en_forward_args *a, const float *input, float *logits) {
+  if (a->lanes) {
+    forward_lanes(a, input, logits);
+    return;
+  }
   /* the per-thread scratch of the plan holds plan->threads rings: never run wider */
   int previous = omp_get_max_threads();
   if (previous > a->plan->threads) omp_set_num_threads(a->plan->threads);

@@ -61,14 +61,22 @@ typedef struct en_forward_args {
   const en_arch *arch;
   const en_folded *weights;
   const en_kernels *kernels;
-  en_plan *plan;
+  en_plan *plan;   /* the batch's arena; unused when lanes is set */
+  en_plan *lanes;  /* image lanes (see en_forward): lane_count one-image arenas, or NULL */
+  int lane_count;
+  int batch;       /* images, when lanes is set */
   effnet_padding padding; /* SYMMETRIC or TF_SAME */
   effnet_feature_fn hook;
   void *hook_user;
   effnet_profile *profile; /* NULL: no timing */
 } en_forward_args;
 
-/* input (n, 3, h, w) NCHW as prepared in plan; logits (n, classes). */
+/* input (n, 3, h, w) NCHW as prepared in plan; logits (n, classes). With lanes, the batch runs
+ * as lane_count image lanes instead: a team of lane_count threads takes the images one at a
+ * time (whichever thread is free takes the next), each through the whole network on one
+ * thread with its own one-image arena, so threads never wait for each other inside a layer and
+ * each image's activations stay in its core's cache. The results are those of the batch
+ * path: every kernel computes an image's outputs the same way whatever else is in the batch. */
 void en_forward(const en_forward_args *args, const float *input, float *logits);
 
 #endif

@@ -20,6 +20,8 @@ struct effnet_model {
   en_folded folded;
   int folded_valid;
   en_plan plan;
+  en_plan *lanes; /* image lanes' arenas (infer.h en_forward), lane_count of them */
+  int lane_count;
   const en_kernels *kernels;
   int threads;
   effnet_feature_fn hook;
