@@ -2,6 +2,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/clones.h"
 #include "kernels/kernels.h"
 
 #define P EN_GEMM_PANEL
@@ -38,13 +39,16 @@ void en_gemm_pack_transposed(float *packed, const float *w, int cin, int cout) {
     }
 }
 
+/* one panel, in clones.h's clones: a 16-float row is one AVX-512 multiply */
+EN_CLONES static void scale_panel(float *dst, const float *packed, const float *scale, int cin) {
+  for (int k = 0; k < cin; k++)
+    for (int j = 0; j < P; j++) dst[(size_t)k * P + j] = packed[(size_t)k * P + j] * scale[k];
+}
+
 void en_gemm_pack_scaled(float *dst, const float *packed, const float *scale, int cin,
                          int cout) {
   int panels = (cout + P - 1) / P;
 #pragma omp parallel for schedule(static) if (panels > 4)
   for (int p = 0; p < panels; p++)
-    for (int k = 0; k < cin; k++) {
-      size_t at = ((size_t)p * cin + k) * P;
-      for (int j = 0; j < P; j++) dst[at + j] = packed[at + j] * scale[k];
-    }
+    scale_panel(dst + (size_t)p * cin * P, packed + (size_t)p * cin * P, scale, cin);
 }
