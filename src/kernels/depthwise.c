@@ -17,140 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/vec16.h"
-
-/* ISO C mode (-std=c11) turns off multiply-add contraction: the kernels need FMA */
-#pragma GCC optimize("fp-contract=fast")
-
-#define LANES EN_LANES
-
-/* One output row of one channel block. rows[ky] points at pixel 0, channel c0 of the input row
- * read by tap ky (only ky in [ky0, ky1) are valid); w and bias point at channel c0. */
-typedef struct dw_row {
-  const float *const *rows;
-  const float *w, *bias;
-  float *out;
-  const en_conv_desc *d;
-  int ky0, ky1, skip, lo, hi; /* [lo, hi): interior output columns; skip: see store_from */
-} dw_row;
-
-static inline __attribute__((always_inline)) en_vec border_pixel(const dw_row *r, int ox, en_vec acc,
-                                                                 int lanes) {
-  const en_conv_desc *d = r->d;
-  int k = d->kernel, C = d->cin;
-  int ix0 = ox * d->stride - d->pad_left;
-  int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = d->w - ix0 < k ? d->w - ix0 : k;
-  for (int ky = r->ky0; ky < r->ky1; ky++) {
-    const float *px = r->rows[ky] + (int64_t)ix0 * C;
-    const float *wk = r->w + ky * k * C;
-    for (int kx = kx0; kx < kx1; kx++)
-      acc += en_vload(px + (int64_t)kx * C, lanes) * en_vload(wk + kx * C, lanes);
-  }
-  return acc;
-}
-
-/* Four interior output pixels ox .. ox + 3. */
-static inline __attribute__((always_inline)) void interior4(const dw_row *r, int ox, en_vec b,
-                                                            en_vec acc[4], int lanes) {
-  const en_conv_desc *d = r->d;
-  int k = d->kernel, C = d->cin, s = d->stride;
-  acc[0] = acc[1] = acc[2] = acc[3] = b;
-  int64_t step = (int64_t)s * C;
-  for (int ky = r->ky0; ky < r->ky1; ky++) {
-    const float *px = r->rows[ky] + (int64_t)(ox * s - d->pad_left) * C;
-    for (int kx = 0; kx < k; kx++, px += C) {
-      en_vec wv = en_vload(r->w + (ky * k + kx) * C, lanes);
-      acc[0] += en_vload(px, lanes) * wv;
-      acc[1] += en_vload(px + step, lanes) * wv;
-      acc[2] += en_vload(px + 2 * step, lanes) * wv;
-      acc[3] += en_vload(px + 3 * step, lanes) * wv;
-    }
-  }
-}
-
-/* Activates, stores and sums the `count` pending pixels (from ox0) four at a time: a single
- * swish is a ~65-cycle dependency chain, and up to six border pixels a row (k = 5, narrow late
- * stages) would wait for theirs one by one. */
-static inline __attribute__((always_inline)) void flush(const dw_row *r, en_vec pend[4],
-                                                        const int at[4], int count, en_vec *sum,
-                                                        int lanes, int isa) {
-  en_vact_n(pend, 4, r->d->act, isa);
-  for (int j = 0; j < count; j++) {
-    en_vstore_from(r->out + (int64_t)at[j] * r->d->cin, pend[j], r->skip, lanes);
-    *sum += pend[j];
-  }
-}
-
-/* The row; `lanes` is a constant after inlining, so full blocks carry no checks. Returns the
- * row's outputs summed over its pixels. */
-static inline __attribute__((always_inline)) en_vec row_body(const dw_row *r, int lanes,
-                                                             int isa) {
-  const en_conv_desc *d = r->d;
-  en_vec bias = r->bias ? en_vload(r->bias, lanes) : (en_vec){0};
-  en_vec sum = {0}, pend[4] = {{0}};
-  int at[4], count = 0, ox = 0;
-  for (; ox < r->lo; ox++) { /* left border: at most k / 2 pixels */
-    pend[count] = border_pixel(r, ox, bias, lanes);
-    at[count++] = ox;
-    if (count == 4) flush(r, pend, at, count, &sum, lanes, isa), count = 0;
-  }
-  if (count) flush(r, pend, at, count, &sum, lanes, isa), count = 0;
-  for (; ox + 4 <= r->hi; ox += 4) {
-    for (int j = 0; j < 4; j++) at[j] = ox + j;
-    interior4(r, ox, bias, pend, lanes);
-    flush(r, pend, at, 4, &sum, lanes, isa);
-  }
-  for (; ox < d->ow; ox++) { /* interior leftovers and the right border */
-    pend[count] = border_pixel(r, ox, bias, lanes);
-    at[count++] = ox;
-    if (count == 4) flush(r, pend, at, count, &sum, lanes, isa), count = 0;
-  }
-  if (count) flush(r, pend, at, count, &sum, lanes, isa);
-  return sum;
-}
-
-/* Interior output columns [lo, hi): windows entirely inside the row. */
-static void interior_range(const en_conv_desc *d, int *lo, int *hi) {
-  int s = d->stride, k = d->kernel;
-  *lo = (d->pad_left + s - 1) / s;
-  int last = d->w - k + d->pad_left; /* ox * s <= last */
-  *hi = last < 0 ? 0 : last / s + 1;
-  if (*hi > d->ow) *hi = d->ow;
-  if (*lo > *hi) *lo = *hi;
-}
-
-/* Taps of output row oy that fall inside the image: [ky0, ky1); returns the input row of ky 0. */
-static int row_taps(const en_conv_desc *d, int oy, int *ky0, int *ky1) {
-  int iy0 = oy * d->stride - d->pad_top;
-  *ky0 = iy0 < 0 ? -iy0 : 0;
-  *ky1 = d->h - iy0 < d->kernel ? d->h - iy0 : d->kernel;
-  return iy0;
-}
-
-/* One output row, channel blocks [i0, i1) (see en_fast_depthwise_row). */
-static inline __attribute__((always_inline)) void one_row(float *out, const float *const *rows,
-                                                          const float *w, const float *bias,
-                                                          const en_conv_desc *d, int oy,
-                                                          float *pool, int i0, int i1, int isa) {
-  const float *shifted[EN_MAX_KERNEL];
-  dw_row r = {shifted, NULL, NULL, NULL, d, 0, 0, 0, 0, 0};
-  interior_range(d, &r.lo, &r.hi);
-  row_taps(d, oy, &r.ky0, &r.ky1);
-  for (int i = i0; i < i1; i++) {
-    int c0, lanes;
-    en_vspan(d->cin, i, &c0, &lanes, &r.skip);
-    for (int ky = r.ky0; ky < r.ky1; ky++) shifted[ky] = rows[ky] + c0;
-    r.w = w + c0;
-    r.bias = bias ? bias + c0 : NULL;
-    r.out = out + c0;
-    en_vec sum = lanes == LANES ? row_body(&r, LANES, isa) : row_body(&r, lanes, isa);
-    if (pool) {
-      float t[LANES];
-      memcpy(t, &sum, sizeof t);
-      for (int l = r.skip; l < lanes; l++) pool[c0 + l] += t[l];
-    }
-  }
-}
+#include "kernels/depthwise_row.h"
 
 /* Both entry points compiled once per ISA (isa.h), `target` the ISA's attribute (on each
  * function: an attribute before a macro would reach only the first); flattened, as the ISA's
@@ -163,7 +30,6 @@ static inline __attribute__((always_inline)) void one_row(float *out, const floa
   }
 #if EN_X86_TARGETS
 DW_VARIANT(EN_TARGET_AVX512, avx512, EN_ISA_AVX512)
-DW_VARIANT(EN_TARGET_AVX2, avx2, EN_ISA_AVX2)
 #endif
 DW_VARIANT(, portable, EN_ISA_PORTABLE)
 
@@ -226,7 +92,7 @@ void en_fast_depthwise_row(float *out, const float *const *rows, const float *w,
 #if EN_X86_TARGETS
   int isa = en_isa();
   if (isa == EN_ISA_AVX512) return one_row_avx512(out, rows, w, bias, d, oy, pool, i0, i1);
-  if (isa == EN_ISA_AVX2) return one_row_avx2(out, rows, w, bias, d, oy, pool, i0, i1);
+  if (isa == EN_ISA_AVX2) return en_depthwise_row_avx2(out, rows, w, bias, d, oy, pool, i0, i1);
 #endif
   one_row_portable(out, rows, w, bias, d, oy, pool, i0, i1);
 }

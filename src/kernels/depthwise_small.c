@@ -122,6 +122,9 @@ int en_fast_depthwise_small(float *out, const float *in, const float *w, const f
   small_fn run = small_task_portable;
 #if EN_X86_TARGETS
   int isa = en_isa();
+  if (isa == EN_ISA_AVX2) return 0; /* its 16-float vectors: see vec16.h; the 8-float row
+                                     * kernel (depthwise_avx2.c) was faster there: 19x19x816
+                                     * k5 1.28 vs 1.82 ms */
   if (isa == EN_ISA_AVX512) run = small_task_avx512;
   if (isa == EN_ISA_AVX2) run = small_task_avx2;
 #endif

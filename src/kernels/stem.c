@@ -131,7 +131,9 @@ void en_fast_dense(float *out, const float *in, const float *packed, const float
                    const en_conv_desc *d, float *scratch) {
   int taps = d->kernel * d->kernel * d->cin;
   int64_t opix = (int64_t)d->oh * d->ow;
-  if (taps > EN_DENSE_TAPS) {
+  /* the direct kernel's 16-float accumulators stay in registers only on AVX-512 (see gemm.c's
+   * AVX2 kernel): elsewhere patches + GEMM (AVX2: B0 224 stem 18.5 -> 1.3 ms) */
+  if (taps > EN_DENSE_TAPS || en_isa() != EN_ISA_AVX512) {
     for (int b = 0; b < d->n; b++) {
       const float *cols = in + (int64_t)b * d->h * d->w * d->cin;
       if (en_conv_scratch_floats(d)) { /* else the input is its own patch matrix */

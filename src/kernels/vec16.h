@@ -2,7 +2,13 @@
  * AVX2 ones, four SSE or NEON ones, so one source serves every target clone. Partial loads and
  * stores serve channel counts below 16; en_vstore_from serves the shifted last block of a ragged
  * channel count (whole-vector loads, only the new lanes stored). The type only crosses
- * always-inline helpers, never a real call, so there is no ABI at stake (-Wpsabi off). */
+ * always-inline helpers, never a real call, so there is no ABI at stake (-Wpsabi off).
+ *
+ * GCC keeps a 16-float vector in a register only where it is one (AVX-512); compiled for AVX2 it
+ * moves such vectors through the stack and general registers, which made the AVX2 kernels run
+ * at a tenth of their speed. A file whose code is compiled for AVX2 only therefore defines
+ * EN_VEC_LANES 8 before including this header: en_vec is then one AVX2 register and the same
+ * kernel source works on blocks of 8 channels (src/kernels/depthwise_avx2.c). */
 #ifndef EN_VEC16_H
 #define EN_VEC16_H
 
@@ -18,7 +24,11 @@
 
 #pragma GCC diagnostic ignored "-Wpsabi"
 
+#ifdef EN_VEC_LANES
+#define EN_LANES EN_VEC_LANES
+#else
 #define EN_LANES 16
+#endif
 typedef float en_vec __attribute__((vector_size(EN_LANES * 4), aligned(4), may_alias));
 
 /* Channel block i of C: full vectors whenever C >= EN_LANES (the ragged last block is shifted
@@ -155,8 +165,16 @@ static inline EN_TARGET_AVX512 void en_vswish_avx512(en_vec *v, int n) {
   memcpy(v, x, (size_t)n * sizeof *v);
 }
 
-/* AVX2: a 16-float vector is two registers, 16 in all: two vectors at a time */
+/* AVX2: a 16-float vector is two registers, 16 in all: two vectors at a time (an 8-float one
+ * is one register) */
 static inline EN_TARGET_AVX2 void en_vswish_avx2(en_vec *v, int n) {
+  if (EN_LANES == 8) {
+    __m256 h[4];
+    memcpy(h, v, (size_t)n * sizeof *v);
+    en_swish_avx2(h, n);
+    memcpy(v, h, (size_t)n * sizeof *v);
+    return;
+  }
   for (int i = 0; i < n; i += 2) {
     int m = n - i < 2 ? n - i : 2;
     __m256 h[4];
@@ -172,7 +190,7 @@ static inline EN_TARGET_AVX2 void en_vswish_avx2(en_vec *v, int n) {
 static inline __attribute__((always_inline)) void en_vact_n(en_vec *v, int n, en_act act,
                                                             int isa) {
 #if EN_X86_TARGETS
-  if (act == EN_ACT_SWISH && isa == EN_ISA_AVX512) {
+  if (act == EN_ACT_SWISH && isa == EN_ISA_AVX512 && EN_LANES == 16) {
     en_vswish_avx512(v, n);
     return;
   }
