@@ -100,7 +100,7 @@ static inline __attribute__((always_inline)) en_vec row_body(const dw_row *r, in
 }
 
 /* Interior output columns [lo, hi): windows entirely inside the row. */
-static void interior_range(const en_conv_desc *d, int *lo, int *hi) {
+static inline void interior_range(const en_conv_desc *d, int *lo, int *hi) {
   int s = d->stride, k = d->kernel;
   *lo = (d->pad_left + s - 1) / s;
   int last = d->w - k + d->pad_left; /* ox * s <= last */
@@ -110,7 +110,7 @@ static void interior_range(const en_conv_desc *d, int *lo, int *hi) {
 }
 
 /* Taps of output row oy that fall inside the image: [ky0, ky1); returns the input row of ky 0. */
-static int row_taps(const en_conv_desc *d, int oy, int *ky0, int *ky1) {
+static inline int row_taps(const en_conv_desc *d, int oy, int *ky0, int *ky1) {
   int iy0 = oy * d->stride - d->pad_top;
   *ky0 = iy0 < 0 ? -iy0 : 0;
   *ky1 = d->h - iy0 < d->kernel ? d->h - iy0 : d->kernel;

@@ -24,7 +24,7 @@ typedef struct tile_shape {
   int rows, cols; /* padded tile, cols a multiple of 4 output pixels' reach */
 } tile_shape;
 
-static tile_shape shape_of(const en_conv_desc *d) {
+static inline tile_shape shape_of(const en_conv_desc *d) {
   int groups = (d->ow + 3) / 4;
   tile_shape t = {(d->oh - 1) * d->stride + d->kernel, (groups * 4 - 1) * d->stride + d->kernel};
   return t;
@@ -96,45 +96,37 @@ static inline __attribute__((always_inline)) void small_task(float *out, const f
   }
 }
 
-#define SMALL_VARIANT(target, suffix, isa)                                                   \
-  target __attribute__((flatten)) static void small_task_##suffix(                           \
-      float *out, const float *img, const float *w, const float *bias, const en_conv_desc *d, \
-      int i, float *pool) {                                                                  \
-    small_task(out, img, w, bias, d, i, pool, isa);                                          \
-  }
 #if EN_X86_TARGETS
-SMALL_VARIANT(EN_TARGET_AVX512, avx512, EN_ISA_AVX512)
-SMALL_VARIANT(EN_TARGET_AVX2, avx2, EN_ISA_AVX2)
+EN_TARGET_AVX512 __attribute__((flatten)) static void small_task_avx512(
+    float *out, const float *img, const float *w, const float *bias, const en_conv_desc *d,
+    int i, float *pool) {
+  small_task(out, img, w, bias, d, i, pool, EN_ISA_AVX512);
+}
 #endif
-SMALL_VARIANT(, portable, EN_ISA_PORTABLE)
 
-typedef void (*small_fn)(float *, const float *, const float *, const float *,
-                         const en_conv_desc *, int, float *);
-
+/* AVX-512 only: elsewhere a 16-float vector is not one register (see vec16.h) and the row
+ * kernel compiled with narrower vectors was faster (AVX2 19x19x816 k5: 1.28 vs 1.82 ms). */
 int en_fast_depthwise_small(float *out, const float *in, const float *w, const float *bias,
                             const en_conv_desc *d, float *pool) {
+#if EN_X86_TARGETS
   tile_shape t = shape_of(d);
   /* stride 2 copies about four input pixels per output pixel: worth it only where the row
    * kernel's rows are mostly border (B0's 14 -> 7: 57 vs 83 us; B3's 19 -> 10: 230 vs 190) */
-  if ((d->kernel != 3 && d->kernel != 5) || (d->stride != 1 && (d->stride != 2 || d->ow > 8)) ||
-      (int64_t)t.rows * t.cols > EN_DW_TILE)
+  if (en_isa() != EN_ISA_AVX512 || (d->kernel != 3 && d->kernel != 5) ||
+      (d->stride != 1 && (d->stride != 2 || d->ow > 8)) || (int64_t)t.rows * t.cols > EN_DW_TILE)
     return 0;
-  small_fn run = small_task_portable;
-#if EN_X86_TARGETS
-  int isa = en_isa();
-  if (isa == EN_ISA_AVX2) return 0; /* its 16-float vectors: see vec16.h; the 8-float row
-                                     * kernel (depthwise_avx2.c) was faster there: 19x19x816
-                                     * k5 1.28 vs 1.82 ms */
-  if (isa == EN_ISA_AVX512) run = small_task_avx512;
-  if (isa == EN_ISA_AVX2) run = small_task_avx2;
-#endif
   int blocks = (d->cin + LANES - 1) / LANES;
   int64_t tasks = (int64_t)d->n * blocks;
 #pragma omp parallel for schedule(dynamic) if (tasks > 1)
   for (int64_t task = 0; task < tasks; task++) {
     int b = (int)(task / blocks), i = (int)(task % blocks);
     int64_t image = (int64_t)b * d->h * d->w * d->cin, outs = (int64_t)b * d->oh * d->ow * d->cin;
-    run(out + outs, in + image, w, bias, d, i, pool ? pool + (int64_t)b * d->cin : NULL);
+    small_task_avx512(out + outs, in + image, w, bias, d, i,
+                      pool ? pool + (int64_t)b * d->cin : NULL);
   }
   return 1;
+#else
+  (void)out, (void)in, (void)w, (void)bias, (void)d, (void)pool;
+  return 0;
+#endif
 }

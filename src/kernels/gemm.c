@@ -16,6 +16,7 @@
  * element is computed by one thread in a fixed order, so results do not depend on the thread
  * count or on which thread ran which task. */
 #include <omp.h>
+#include <string.h>
 
 #include "kernels/vec16.h"
 
@@ -255,8 +256,61 @@ EN_TARGET_AVX2 static void block_avx2(const gemm_job *g, int64_t r0, int64_t r1,
   }
 }
 #endif
+/* Portable (SSE2, NEON, ...): 4-float vectors, the width every SIMD target has, so they stay
+ * in registers (16-float ones do not: see the AVX2 kernel above); a panel row is four of them,
+ * tiles of two rows: 8 accumulators, 4 weight vectors and a broadcast in 16 registers. */
+typedef float v4 __attribute__((vector_size(16), aligned(4), may_alias));
+
+static inline __attribute__((always_inline)) void tile_v4(const gemm_job *g, int64_t i, int mr,
+                                                          int p, int k0, int kc) {
+  int K = g->cin, col = p * P, left = g->cout - col, lanes = left < P ? left : P;
+  v4 c[2][4];
+  float *o = g->out + i * g->cout + col;
+  for (int r = 0; r < mr; r++)
+    for (int q = 0; q < 4; q++) {
+      c[r][q] = (v4){0};
+    }
+  if (k0) /* partial sums of earlier input channels, lanes beyond cout left 0 */
+    for (int r = 0; r < mr; r++) {
+      v4 t[4] = {{0}};
+      memcpy(t, o + r * g->cout, (size_t)lanes * sizeof(float));
+      for (int q = 0; q < 4; q++) c[r][q] = t[q];
+    }
+  const float *a = g->in + i * K + k0, *b = g->packed + ((int64_t)p * K + k0) * P;
+  for (int k = 0; k < kc; k++, a++, b += P) {
+    v4 w[4] = {*(const v4 *)b, *(const v4 *)(b + 4), *(const v4 *)(b + 8), *(const v4 *)(b + 12)};
+    for (int r = 0; r < mr; r++) {
+      float s = a[(int64_t)r * K];
+      v4 x = {s, s, s, s};
+      for (int q = 0; q < 4; q++) c[r][q] += x * w[q];
+    }
+  }
+  for (int r = 0; r < mr; r++) {
+    float *row = o + r * g->cout;
+    v4 t[4]; /* c stays in registers: only t is indexed at run time */
+    for (int q = 0; q < 4; q++) t[q] = c[r][q];
+    memcpy(row, t, (size_t)lanes * sizeof(float));
+    if (k0 + kc < K) continue;
+    if (g->bias)
+      for (int j = 0; j < lanes; j++) row[j] += g->bias[col + j];
+    if (g->act == EN_ACT_SWISH) /* a loop vexp.h's swish vectorises in */
+      for (int j = 0; j < lanes; j++) row[j] = en_vswish(row[j]);
+    else if (g->act != EN_ACT_NONE)
+      for (int j = 0; j < lanes; j++) row[j] = en_activate(row[j], g->act);
+    if (g->residual)
+      for (int j = 0; j < lanes; j++) row[j] += g->residual[(i + r) * g->cout + col + j];
+  }
+}
+
 static void block_portable(const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1) {
-  block(g, r0, r1, p0, p1, 0);
+  for (int k0 = 0; k0 < g->cin; k0 += KC) {
+    int kc = g->cin - k0 < KC ? g->cin - k0 : KC;
+    for (int p = p0; p < p1; p++)
+      for (int64_t i = r0; i < r1;) {
+        if (r1 - i >= 2) tile_v4(g, i, 2, p, k0, kc), i += 2;
+        else tile_v4(g, i, 1, p, k0, kc), i += 1;
+      }
+  }
 }
 
 typedef void (*block_fn)(const gemm_job *, int64_t, int64_t, int, int);

@@ -126,7 +126,8 @@ int en_fast_depthwise_small(float *out, const float *in, const float *w, const f
 void en_fast_depthwise_row(float *out, const float *const *rows, const float *w,
                            const float *bias, const en_conv_desc *d, int oy, float *pool, int i0,
                            int i1);
-/* en_fast_depthwise_row's AVX2 variant (src/kernels/depthwise_avx2.c), same block units */
+/* en_fast_depthwise_row's AVX2 variant (src/kernels/depthwise_avx2.c: 8-float vectors), same
+ * block units */
 void en_depthwise_row_avx2(float *out, const float *const *rows, const float *w,
                            const float *bias, const en_conv_desc *d, int oy, float *pool, int i0,
                            int i1);
