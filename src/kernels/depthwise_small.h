@@ -1,0 +1,94 @@
+/* The small-image depthwise kernel's body (see depthwise_small.c), included after
+ * kernels/vec16.h by the files that compile it: depthwise_small.c with 16-float vectors
+ * (AVX-512), depthwise_small_avx2.c with 8-float ones (EN_VEC_LANES 8). Everything here is
+ * static and takes the ISA as a constant. */
+#ifndef EN_DEPTHWISE_SMALL_H
+#define EN_DEPTHWISE_SMALL_H
+
+#include <string.h>
+
+#include "kernels/vec16.h"
+
+/* ISO C mode (-std=c11) turns off multiply-add contraction: the kernels need FMA */
+#pragma GCC optimize("fp-contract=fast")
+
+#define LANES EN_LANES
+#define EN_DW_TILE 1600 /* padded pixels: 40 x 40 (100 KB of stack) */
+
+typedef struct tile_shape {
+  int rows, cols; /* padded tile, cols a multiple of 4 output pixels' reach */
+} tile_shape;
+
+static inline tile_shape shape_of(const en_conv_desc *d) {
+  int groups = (d->ow + 3) / 4;
+  tile_shape t = {(d->oh - 1) * d->stride + d->kernel, (groups * 4 - 1) * d->stride + d->kernel};
+  return t;
+}
+
+/* tile[py][px] = input pixel (py - pad_top, px - pad_left) of block c0, zero outside. */
+static inline __attribute__((always_inline)) void fill(en_vec *tile, tile_shape t,
+                                                       const float *img, const en_conv_desc *d,
+                                                       int c0, int lanes) {
+  for (int py = 0; py < t.rows; py++) {
+    int iy = py - d->pad_top;
+    en_vec *row = tile + (int64_t)py * t.cols;
+    for (int px = 0; px < t.cols; px++) {
+      int ix = px - d->pad_left;
+      row[px] = iy >= 0 && iy < d->h && ix >= 0 && ix < d->w
+                    ? en_vload(img + ((int64_t)iy * d->w + ix) * d->cin + c0, lanes)
+                    : (en_vec){0};
+    }
+  }
+}
+
+/* The block: K x K taps, stride S (constants), every output pixel four at a time. */
+static inline __attribute__((always_inline)) en_vec block_kernel(
+    float *out, const en_vec *tile, tile_shape t, const float *w, en_vec bias,
+    const en_conv_desc *d, int c0, int skip, int lanes, int K, int S, int isa) {
+  en_vec wv[7 * 7], sum = {0};
+  for (int q = 0; q < K * K; q++) wv[q] = en_vload(w + (int64_t)q * d->cin + c0, lanes);
+  for (int oy = 0; oy < d->oh; oy++)
+    for (int ox = 0; ox < d->ow; ox += 4) {
+      en_vec acc[4] = {bias, bias, bias, bias};
+      for (int ky = 0; ky < K; ky++) {
+        const en_vec *src = tile + (int64_t)(oy * S + ky) * t.cols + ox * S;
+        for (int kx = 0; kx < K; kx++)
+          for (int j = 0; j < 4; j++) acc[j] += src[j * S + kx] * wv[ky * K + kx];
+      }
+      en_vact_n(acc, 4, d->act, isa);
+      int n = d->ow - ox < 4 ? d->ow - ox : 4;
+      for (int j = 0; j < n; j++) {
+        en_vstore_from(out + ((int64_t)oy * d->ow + ox + j) * d->cin + c0, acc[j], skip, lanes);
+        sum += acc[j];
+      }
+    }
+  return sum;
+}
+
+/* One (image, block) task; pool: the image's (C) sums. */
+static inline __attribute__((always_inline)) void small_task(float *out, const float *img,
+                                                             const float *w, const float *bias,
+                                                             const en_conv_desc *d, int i,
+                                                             float *pool, int isa) {
+  en_vec tile[EN_DW_TILE];
+  tile_shape t = shape_of(d);
+  int c0, lanes, skip;
+  en_vspan(d->cin, i, &c0, &lanes, &skip);
+  en_vec b = bias ? en_vload(bias + c0, lanes) : (en_vec){0}, sum;
+  if (lanes == LANES) fill(tile, t, img, d, c0, LANES);
+  else fill(tile, t, img, d, c0, lanes);
+#define CASE(K, S)                                                                          \
+  if (d->kernel == K && d->stride == S)                                                     \
+    sum = lanes == LANES ? block_kernel(out, tile, t, w, b, d, c0, skip, LANES, K, S, isa)  \
+                         : block_kernel(out, tile, t, w, b, d, c0, skip, lanes, K, S, isa); \
+  else
+  CASE(3, 1) CASE(3, 2) CASE(5, 1) CASE(5, 2) return;
+#undef CASE
+  if (pool) {
+    float s[LANES];
+    memcpy(s, &sum, sizeof s);
+    for (int l = skip; l < lanes; l++) pool[c0 + l] = s[l];
+  }
+}
+
+#endif
