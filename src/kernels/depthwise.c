@@ -19,10 +19,11 @@
 
 #include "kernels/depthwise_row.h"
 
-/* The AVX-512 and portable entry points (isa.h; the AVX2 one, with 8-float vectors, in
- * depthwise_avx2.c; 4-float vectors for the portable one ran 2.5x slower on SSE2), `target` the ISA's attribute (on each
- * function: an attribute before a macro would reach only the first); flattened, as the ISA's
- * swish cannot be always_inline and the inliner leaves it a call at some sites. */
+/* The AVX-512 and portable entry points (isa.h; the AVX2 one, with 8-float vectors, is in
+ * depthwise_avx2.c; 4-float vectors for the portable one ran 2.5x slower on SSE2), `target` the
+ * ISA's attribute (on each function: an attribute before a macro would reach only the first);
+ * flattened, as the ISA's swish cannot be always_inline and the inliner leaves it a call at
+ * some sites. */
 #define DW_VARIANT(target, suffix, isa)                                                      \
   target __attribute__((flatten)) static void one_row_##suffix(                              \
       float *out, const float *const *rows, const float *w, const float *bias,               \

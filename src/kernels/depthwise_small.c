@@ -1,10 +1,10 @@
-/* Depthwise convolution of small images (late stages: 7 x 7 to 40 x 40) one 16-channel block at
- * a time, from a zero-padded copy of the block.
+/* Depthwise convolution of small images (late stages: 7 x 7 to 40 x 40) one channel block (16
+ * channels on AVX-512, 8 on AVX2) at a time, from a zero-padded copy of the block.
  *
  * The row kernel (depthwise.c) treats the pixels whose window leaves the image one tap at a
  * time with run-time bounds; in a 7 x 7 image with a 5 x 5 window that is every pixel, and its
  * per-row bookkeeping is paid every 7 pixels. Here the block's input is first copied into a
- * tile with zeros around it (at most EN_DW_TILE pixels of 16 floats, on the stack), so every
+ * tile with zeros around it (at most EN_DW_TILE pixels of one block, on the stack), so every
  * window is whole: the taps are unrolled for k = 3 and 5 and strides 1 and 2 (constants after
  * inlining), four output pixels at a time sharing each weight vector, then activated together
  * (four swishes interleaved), stored, and summed for the SE pooling. A task is one (image,

@@ -11,10 +11,10 @@
  * tile shape is chosen per instruction set at run time: AVX-512 6 x 4 panels, or 8 x 3, 12 x 2,
  * 24 x 1 where fewer panels remain (about 24 accumulators of 32 registers, so narrow outputs
  * such as 24 or 40 channels still keep both FMA units busy); AVX2+FMA 6 x 1 (a 16-float panel
- * is two registers: 12 of 16); portable 2 x 1. Tasks are row blocks and, when rows are few
- * (late stages, batch 1), equal runs of panels as well, handed to threads dynamically; every output
- * element is computed by one thread in a fixed order, so results do not depend on the thread
- * count or on which thread ran which task. */
+ * is two registers: 12 of 16, written with intrinsics); portable 2 x 1 (4-float vectors). Tasks
+ * are row blocks and, when rows are few (late stages, batch 1), equal runs of panels as well,
+ * handed to threads dynamically; every output element is computed by one thread in a fixed
+ * order, so results do not depend on the thread count or on which thread ran which task. */
 #include <omp.h>
 #include <string.h>
 
@@ -125,22 +125,17 @@ static inline __attribute__((always_inline)) void tile(const gemm_job *g, int64_
     continue;                                    \
   }
 
-/* isa: 512 = AVX-512 (32 vector registers: about 24 accumulators whatever the panel count),
- * 256 = AVX2 (a 16-float vector is two of its 16 registers), 0 = portable. */
+/* AVX-512 (the generic 16-float vectors are its registers; the AVX2 and portable kernels
+ * below have their own tiles): 32 vector registers, about 24 accumulators whatever the panel
+ * count. */
 static inline __attribute__((always_inline)) void panel_rows(const gemm_job *g, int64_t r0,
                                                              int64_t r1, int p, int nv, int k0,
                                                              int kc, int isa) {
   for (int64_t i = r0; i < r1;) {
-    if (isa == 512) {
-      if (nv == 4) { TRY(6, 4) TRY(3, 4) TRY(2, 4) TRY(1, 4) }
-      else if (nv == 3) { TRY(8, 3) TRY(4, 3) TRY(2, 3) TRY(1, 3) }
-      else if (nv == 2) { TRY(12, 2) TRY(6, 2) TRY(3, 2) TRY(1, 2) }
-      else { TRY(24, 1) TRY(12, 1) TRY(6, 1) TRY(3, 1) TRY(1, 1) }
-    } else if (isa == 256) {
-      TRY(6, 1) TRY(3, 1) TRY(1, 1)
-    } else {
-      TRY(2, 1) TRY(1, 1)
-    }
+    if (nv == 4) { TRY(6, 4) TRY(3, 4) TRY(2, 4) TRY(1, 4) }
+    else if (nv == 3) { TRY(8, 3) TRY(4, 3) TRY(2, 3) TRY(1, 3) }
+    else if (nv == 2) { TRY(12, 2) TRY(6, 2) TRY(3, 2) TRY(1, 2) }
+    else { TRY(24, 1) TRY(12, 1) TRY(6, 1) TRY(3, 1) TRY(1, 1) }
   }
 }
 #undef TRY
@@ -148,7 +143,7 @@ static inline __attribute__((always_inline)) void panel_rows(const gemm_job *g, 
 /* Rows [r0, r1) x panels [p0, p1) of the output, all input channels. */
 static inline __attribute__((always_inline)) void block(const gemm_job *g, int64_t r0,
                                                         int64_t r1, int p0, int p1, int isa) {
-  int NV = isa == 512 ? 4 : 1;
+  const int NV = 4;
   for (int k0 = 0; k0 < g->cin; k0 += KC) {
     int kc = g->cin - k0 < KC ? g->cin - k0 : KC;
     for (int p = p0; p < p1; p += NV) {
@@ -225,8 +220,10 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void tile_avx2(const
   if (k0 + kc == K) { /* the last input channels: bias, activation, residual */
     if (g->bias) {
       __m256 b0 = load_n(g->bias + col, n0, m0), b1 = load_n(g->bias + col + 8, n1, m1);
-      for (int r = 0; r < mr; r++)
-        acc[2 * r] = _mm256_add_ps(acc[2 * r], b0), acc[2 * r + 1] = _mm256_add_ps(acc[2 * r + 1], b1);
+      for (int r = 0; r < mr; r++) {
+        acc[2 * r] = _mm256_add_ps(acc[2 * r], b0);
+        acc[2 * r + 1] = _mm256_add_ps(acc[2 * r + 1], b1);
+      }
     }
     act_avx2(acc, 2 * mr, g->act);
     if (g->residual) {
@@ -267,9 +264,7 @@ static inline __attribute__((always_inline)) void tile_v4(const gemm_job *g, int
   v4 c[2][4];
   float *o = g->out + i * g->cout + col;
   for (int r = 0; r < mr; r++)
-    for (int q = 0; q < 4; q++) {
-      c[r][q] = (v4){0};
-    }
+    for (int q = 0; q < 4; q++) c[r][q] = (v4){0};
   if (k0) /* partial sums of earlier input channels, lanes beyond cout left 0 */
     for (int r = 0; r < mr; r++) {
       v4 t[4] = {{0}};

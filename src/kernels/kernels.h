@@ -36,9 +36,10 @@ typedef struct en_conv_desc {
  * add: out[i] += in[i], count elements.
  * gemm: out (rows, cout) = act(in (rows, cin) . W^T + bias) + residual, W packed by
  *   en_gemm_pack (one layout for every table); bias and residual (rows, cout) may be NULL.
- * se_gate: gate (n, C) = sigmoid(w2 . act(w1 . (pool / hw) + b1) + b2) (w2t as for se), pool the (n, C) sums of
- *   the depthwise output; scratch: se floats. The inference path folds the gate into the
- *   projection's packed weights (en_gemm_pack_scaled) instead of rescaling the activations.
+ * se_gate: gate (n, C) = sigmoid(w2 . act(w1 . (pool / hw) + b1) + b2) (w2t as for se), pool
+ *   the (n, C) sums of the depthwise output; scratch: se floats. The inference path folds the
+ *   gate into the projection's packed weights (en_gemm_pack_scaled) instead of rescaling the
+ *   activations.
  * expand_depthwise: out = depthwise(act(x (n, h, w, cin) . E^T + eb)) as `depthwise` with pool,
  *   E packed (mid, cin); d describes the depthwise (h, w, cin = cout = mid, act for both).
  *   expanded: n * h * w * mid floats the reference kernel materialises the expanded tensor in;

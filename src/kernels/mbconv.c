@@ -3,8 +3,8 @@
  *
  * In early stages the expanded tensor is megabytes (B0: 112 x 112 x 96 floats = 4.8 MB); written
  * by the expand GEMM and read back by the depthwise conv, it makes both memory-bound, and two
- * cores share one memory bus. Here each thread owns a band of output rows of one image (or, for
- * small images on several threads, a group of channels of it: see choose_split) and keeps a
+ * cores share one memory bus. Here each thread owns a band of output rows of one image (or, when
+ * threads share an image, a group of its channels: see choose_split) and keeps a
  * ring of the last k expanded rows: before output row oy it expands the input rows that row
  * needs and that the ring lacks (one GEMM over that row's pixels, on the calling thread), then
  * runs the depthwise row from the ring. A band recomputes only the k - stride rows it shares with
@@ -21,8 +21,8 @@
  * were faster even where they come out unequal (B0's 9-panel stage 2 in groups of 5 and 4):
  * at batch 1 on two threads the whole B0 ran 8-25 % and B3 27 % faster with groups than with
  * bands (same process, alternating runs); groups for every shape 1-2 % faster again than
- * groups only where they waste less than the bands' recomputation. Bands remain for images with too few
- * panels for two per thread. */
+ * groups only where they waste less than the bands' recomputation. Bands remain for images with
+ * too few panels for two per thread. */
 typedef struct split {
   int bands, groups;
 } split;
