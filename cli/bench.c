@@ -209,8 +209,8 @@ static void print_text(const char *name, const char *source, int n, int h, int w
                        int64_t macs, long warmup, long runs, const bench_result *r, int profile) {
   double flops = 2.0 * (double)macs * n;
   printf("effnet bench: %s (%s)\n", name, source);
-  printf("input: %dx3x%dx%d (NCHW), threads: %d, BLAS kernels: OpenBLAS %s\n", n, h, w, threads,
-         effnet_blas_core());
+  printf("input: %dx3x%dx%d (NCHW), threads: %d, kernels: %s, BLAS kernels: OpenBLAS %s\n", n, h,
+         w, threads, effnet_kernel_isa(), effnet_blas_core());
   printf("multiply-adds: %.4f G per image, %.4f G per batch\n", macs / 1e9, macs * (double)n / 1e9);
   printf("runs: %ld timed after %ld warm-up%s\n", runs, warmup,
          profile ? " (profiling on: its clock reads are included in the times, and a batch\n"
@@ -233,10 +233,11 @@ static void print_json(const char *name, int random, int n, int h, int w, int th
   double flops = 2.0 * (double)macs * n;
   printf("{\"model\": \"%s\", \"weights\": \"%s\", \"batch\": %d, \"threads\": %d, \"h\": %d, "
          "\"w\": %d, \"macs\": %lld, \"macs_per_image\": %lld, \"runs\": %ld, \"warmup\": %ld, \"median_ms\": %.6f, "
-         "\"min_ms\": %.6f, \"images_per_s\": %.6f, \"gflops\": %.6f, \"peak_rss_kib\": %.0f",
+         "\"min_ms\": %.6f, \"images_per_s\": %.6f, \"gflops\": %.6f, \"peak_rss_kib\": %.0f, "
+         "\"isa\": \"%s\"",
          name, random ? "random" : "file", n, threads, h, w, (long long)macs * n, (long long)macs, runs, warmup,
          1e3 * r->median_s, 1e3 * r->min_s, n / r->median_s, flops / r->median_s / 1e9,
-         peak_rss_mib() * 1024.0);
+         peak_rss_mib() * 1024.0, effnet_kernel_isa());
   if (profile) {
     const effnet_profile *p = &r->profile;
     double ops_s = 0;

@@ -223,7 +223,11 @@ effnet_status effnet_npy_read(const char *path, effnet_tensor *out, effnet_error
 effnet_status effnet_npy_write(const char *path, const effnet_tensor *t, effnet_error *err);
 void effnet_tensor_free(effnet_tensor *t);
 
-/* ------------------------------------------------------------------ BLAS */
+/* ------------------------------------------------------------------ BLAS, kernels */
+
+/* Instruction set of effnet's own kernels in this process: "avx512", "avx2" (with FMA) or
+ * "portable", chosen at run time from the CPU (EFFNET_ISA=avx2|portable forces a narrower one). */
+const char *effnet_kernel_isa(void);
 
 /* Name of the OpenBLAS kernel set in use ("SkylakeX", "Haswell", "Prescott", ...). */
 const char *effnet_blas_core(void);

@@ -19,7 +19,10 @@ values), or torchvision's pretrained ones with --pretrained where its checkpoint
 Usage (from the repo root; scripts/bench_ort.sh installs ORT and builds effnet first):
   .venv/bin/python scripts/bench_ort.py [--rows b0,b0x8,b3,b7] [--threads 1,2] [--repeats 5]
                                         [--runs R] [--warmup W] [--out FILE] [--workdir DIR]
-A row selector is a row id (b0x1, b0x8, b3x1, b7x1) or a model (b0 = both B0 rows).
+                                        [--cpu native|avx2]
+--cpu avx2 hides AVX-512 (and AMX, AVX-VNNI) from both engines, through the kernel's CPUID
+faulting (tools/bench/cpuid_avx2.c), so that an AVX-512 machine measures the AVX2 + FMA kernels
+that issue #4's Zen2 runs. A row selector is a row id (b0x1, b0x8, b3x1, b7x1) or a model (b0 = both B0 rows).
 The report (Markdown) goes to stdout and --out; progress to stderr.
 """
 
@@ -105,8 +108,14 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+# extra environment for every engine process (--cpu avx2 sets the CPUID mask here)
+CPU_ENV = {}
+
+
 def run_child(cmd, env=None):
-    """Runs cmd; returns its stdout. Raises on failure, with its stderr."""
+    """Runs cmd with CPU_ENV added; returns its stdout. Raises on failure, with its stderr."""
+    env = dict(os.environ if env is None else env)
+    env.update(CPU_ENV)
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     if p.returncode != 0:
         raise RuntimeError("%s: exit %d\n%s" % (" ".join(cmd), p.returncode,
@@ -119,6 +128,26 @@ def ort_env():
     env = dict(os.environ)
     env["OPENBLAS_NUM_THREADS"] = "1"
     return env
+
+
+def cpu_mask_env(cpu):
+    """Environment that makes both engines see an AVX2 + FMA CPU (issue #4's Zen2 class) on an
+    AVX-512 one: tools/bench/cpuid_avx2.c, built here, loaded as an audit library."""
+    if cpu == "native":
+        return {}
+    with open("/proc/cpuinfo") as f:
+        flags = next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
+    if "avx2" not in flags or "fma" not in flags:
+        raise SystemExit("bench_ort: --cpu avx2 needs a CPU with AVX2 and FMA")
+    if "cpuid_fault" not in flags:
+        raise SystemExit("bench_ort: --cpu avx2 needs CPUID faulting (no 'cpuid_fault' in "
+                         "/proc/cpuinfo): this CPU or hypervisor cannot hide AVX-512")
+    src = os.path.join(ROOT, "tools", "bench", "cpuid_avx2.c")
+    lib = os.path.join(ROOT, "build", "cpuid_avx2.so")
+    if not os.path.exists(lib) or os.path.getmtime(lib) < os.path.getmtime(src):
+        os.makedirs(os.path.dirname(lib), exist_ok=True)
+        run_child(["gcc", "-O2", "-Wall", "-Wextra", "-shared", "-fPIC", "-o", lib, src])
+    return {"LD_AUDIT": lib, "LD_BIND_NOW": "1"}
 
 
 def machine():
@@ -258,6 +287,8 @@ def measure(effnet, files, row, threads, runs, warmup, engine):
                               str(batch), "--threads", str(threads), "--size", str(res),
                               "--runs", str(runs), "--warmup", str(warmup), "--json"])
     d = json.loads(out.strip().splitlines()[-1])
+    if engine == "effnet" and CPU_ENV and d.get("isa") != "avx2":
+        raise SystemExit("bench_ort: --cpu avx2, but effnet ran its %s kernels" % d.get("isa"))
     d["rss_mib"] = d["peak_rss_kib"] / 1024.0  # both engines: VmHWM of their own process
     return d
 
@@ -280,6 +311,8 @@ def main():
                     help="torchvision's pretrained weights (needs its cached checkpoint)")
     ap.add_argument("--out", help="also write the Markdown report here")
     ap.add_argument("--note", default="", help="a line added under the header")
+    ap.add_argument("--cpu", default="native", choices=("native", "avx2"),
+                    help="avx2: hide AVX-512/AMX/AVX-VNNI from both engines (CPUID faulting)")
     # child mode (internal)
     ap.add_argument("--child-ort", help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, default=1, help=argparse.SUPPRESS)
@@ -306,6 +339,7 @@ def main():
         raise SystemExit("bench_ort: --repeats and --runs must be >= 1, --warmup >= 0")
     if not os.access(args.effnet, os.X_OK):
         raise SystemExit("bench_ort: %s not found: run `make` first" % args.effnet)
+    CPU_ENV.update(cpu_mask_env(args.cpu))
     # ORT is imported only in child processes; this one also gives the RSS that the Python
     # interpreter, NumPy and the ORT library take before any model is loaded
     try:
@@ -396,6 +430,10 @@ def render(rows, thread_counts, results, checks, args, started, versions, ort_ba
     lines.append("## effnet vs ONNX Runtime")
     lines.append("")
     lines.append("- machine: %s" % machine())
+    if args.cpu == "avx2":
+        lines.append("- CPU seen by both engines: AVX2 + FMA only (AVX-512, AVX-VNNI and AMX "
+                     "hidden through CPUID faulting by tools/bench/cpuid_avx2.c, as on issue "
+                     "#4's Zen2); effnet reported its avx2 kernels in every run")
     lines.append("- date: %s" % started.strftime("%Y-%m-%d %H:%M UTC"))
     lines.append("- %s" % versions)
     lines.append("- weights: %s; identical in both engines (state_dict -> safetensors)" % (

@@ -1,6 +1,8 @@
 /* Run-time choice of the fast kernels' instruction set (isa.h). */
 #include "kernels/isa.h"
 
+#include "effnet.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,4 +34,9 @@ static void choose(void) {
 int en_isa(void) {
   pthread_once(&chosen_once, choose);
   return chosen;
+}
+
+const char *effnet_kernel_isa(void) {
+  int isa = en_isa();
+  return isa == EN_ISA_AVX512 ? "avx512" : isa == EN_ISA_AVX2 ? "avx2" : "portable";
 }
