@@ -85,10 +85,17 @@ static inline __attribute__((always_inline)) en_vec row_body(const dw_row *r, in
     if (count == 4) flush(r, pend, at, count, &sum, lanes, isa), count = 0;
   }
   if (count) flush(r, pend, at, count, &sum, lanes, isa), count = 0;
+  /* interior pixels in their own array, indexed by constants only (pend is indexed by the
+   * pending count, which keeps it in memory): AVX2 in-process A/B 0.96-0.98 */
   for (; ox + 4 <= r->hi; ox += 4) {
-    for (int j = 0; j < 4; j++) at[j] = ox + j;
-    interior4(r, ox, bias, pend, lanes);
-    flush(r, pend, at, 4, &sum, lanes, isa);
+    en_vec q[4];
+    interior4(r, ox, bias, q, lanes);
+    en_vact_n(q, 4, d->act, isa);
+    float *o = r->out + (int64_t)ox * d->cin;
+    for (int j = 0; j < 4; j++) {
+      en_vstore_from(o + (int64_t)j * d->cin, q[j], r->skip, lanes);
+      sum += q[j];
+    }
   }
   for (; ox < d->ow; ox++) { /* interior leftovers and the right border */
     pend[count] = border_pixel(r, ox, bias, lanes);
