@@ -111,6 +111,10 @@ void en_im2col(float *cols, const float *in, const en_conv_desc *d);
 #define EN_DENSE_PIX 8
 void en_dense_patches(float *patch, const float *img, const en_conv_desc *d, int oy, int ox0,
                       int np);
+/* the direct dense conv's row for AVX2 + FMA (src/kernels/stem_avx2.c): output row oy of one
+ * image, all output channels */
+void en_dense_row_avx2(float *out, const float *img, const float *packed, const float *bias,
+                       const en_conv_desc *d, int oy);
 
 /* Fast kernels shared between files of the fast table (src/kernels/fast.c, depthwise.c,
  * gemm.c, mbconv.c). Depthwise windows up to EN_MAX_KERNEL (the family uses 3 and 5; larger

@@ -111,7 +111,6 @@ static inline __attribute__((always_inline)) void dense_row(float *out, const fl
   }
 #if EN_X86_TARGETS
 DENSE_VARIANT(EN_TARGET_AVX512, avx512, EN_ISA_AVX512)
-DENSE_VARIANT(EN_TARGET_AVX2, avx2, EN_ISA_AVX2)
 #endif
 DENSE_VARIANT(, portable, EN_ISA_PORTABLE)
 
@@ -122,7 +121,7 @@ static dense_row_fn pick_dense_row(void) {
 #if EN_X86_TARGETS
   int isa = en_isa();
   if (isa == EN_ISA_AVX512) return dense_row_avx512;
-  if (isa == EN_ISA_AVX2) return dense_row_avx2;
+  if (isa == EN_ISA_AVX2) return en_dense_row_avx2; /* stem_avx2.c */
 #endif
   return dense_row_portable;
 }
@@ -131,9 +130,9 @@ void en_fast_dense(float *out, const float *in, const float *packed, const float
                    const en_conv_desc *d, float *scratch) {
   int taps = d->kernel * d->kernel * d->cin;
   int64_t opix = (int64_t)d->oh * d->ow;
-  /* the direct kernel's 16-float accumulators stay in registers only on AVX-512 (see gemm.c's
-   * AVX2 kernel): elsewhere patches + GEMM (AVX2: B0 224 stem 18.5 -> 1.3 ms) */
-  if (taps > EN_DENSE_TAPS || en_isa() != EN_ISA_AVX512) {
+  /* the generic direct kernel's 16-float accumulators stay in registers only on AVX-512 (see
+   * gemm.c's AVX2 kernel); AVX2 has its own (stem_avx2.c), portable code patches + GEMM */
+  if (taps > EN_DENSE_TAPS || en_isa() == EN_ISA_PORTABLE) {
     for (int b = 0; b < d->n; b++) {
       const float *cols = in + (int64_t)b * d->h * d->w * d->cin;
       if (en_conv_scratch_floats(d)) { /* else the input is its own patch matrix */

@@ -1,0 +1,104 @@
+/* The stem's direct dense convolution for AVX2 + FMA (stem.c has the generic one, which keeps
+ * its 16-float accumulators in registers only on AVX-512): strips of 6 output pixels times one
+ * 16-channel panel of the packed weights, twelve 8-float accumulators, each tap's 16 weights in
+ * two registers and one broadcast input value per pixel. Same input handling as stem.c: strips
+ * whose windows lie inside the image read the input rows directly, the others a gathered patch
+ * (en_dense_patches, zeros outside the image). Replaces patches + GEMM, which wrote and re-read
+ * a 12544 x 27 patch matrix per B0 image. */
+#include "kernels/vec16.h"
+
+#if EN_X86_TARGETS
+#include <immintrin.h>
+
+/* ISO C mode (-std=c11) turns off multiply-add contraction */
+#pragma GCC optimize("fp-contract=fast")
+
+#define SPIX 6
+_Static_assert(SPIX <= EN_DENSE_PIX, "en_dense_patches fills EN_DENSE_PIX pixels");
+
+static inline EN_TARGET_AVX2 __m256i lanes_mask(int n) { /* lanes [0, n) of 8 */
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static inline EN_TARGET_AVX2 __m256 load_lanes(const float *p, int n, __m256i mask) {
+  return n >= 8 ? _mm256_loadu_ps(p) : n > 0 ? _mm256_maskload_ps(p, mask) : _mm256_setzero_ps();
+}
+
+static inline EN_TARGET_AVX2 void store_lanes(float *p, __m256 v, int n, __m256i mask) {
+  if (n >= 8) _mm256_storeu_ps(p, v);
+  else if (n > 0) _mm256_maskstore_ps(p, mask, v);
+}
+
+/* the activation on the 12 accumulators (swish two registers at a time, as gemm.c's) */
+static inline EN_TARGET_AVX2 void activate12(__m256 *v, en_act act) {
+  if (act == EN_ACT_SWISH) {
+    for (int j = 0; j < 12; j += 2) en_swish_avx2(v + j, 2);
+  } else if (act == EN_ACT_RELU6) {
+    for (int j = 0; j < 12; j++)
+      v[j] = _mm256_min_ps(_mm256_max_ps(v[j], _mm256_setzero_ps()), _mm256_set1_ps(6.0f));
+  } else if (act != EN_ACT_NONE) {
+    for (int j = 0; j < 12; j++) {
+      float t[8];
+      _mm256_storeu_ps(t, v[j]);
+      for (int l = 0; l < 8; l++) t[l] = en_activate(t[l], act);
+      v[j] = _mm256_loadu_ps(t);
+    }
+  }
+}
+
+/* Pixels [0, np) of a strip, panel p: input value of pixel j, tap t at src_t[j * pitch], where
+ * src_t is rows[ky] + q (t = ky * k * cin + q) or patch + t. */
+static inline EN_TARGET_AVX2 __attribute__((always_inline)) void strip(
+    float *out, const float *packed, const float *bias, const float *const *rows,
+    const float *patch, int pitch, const en_conv_desc *d, int p, int np) {
+  int k = d->kernel, kc = k * d->cin, taps = k * kc, col = p * EN_GEMM_PANEL;
+  int left = d->cout - col, n0 = left < 8 ? left : 8, n1 = left - n0 < 8 ? left - n0 : 8;
+  __m256i m0 = lanes_mask(n0), m1 = lanes_mask(n1);
+  __m256 b0 = bias ? load_lanes(bias + col, n0, m0) : _mm256_setzero_ps();
+  __m256 b1 = bias ? load_lanes(bias + col + 8, n1, m1) : _mm256_setzero_ps();
+  __m256 c[2 * SPIX];
+  for (int j = 0; j < SPIX; j++) c[2 * j] = b0, c[2 * j + 1] = b1;
+  const float *w = packed + (size_t)p * taps * EN_GEMM_PANEL;
+  for (int ky = 0, t = 0; ky < k; ky++) {
+    const float *src = rows ? rows[ky] : patch + t;
+    for (int q = 0; q < kc; q++, t++, src++, w += EN_GEMM_PANEL) {
+      __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
+      for (int j = 0; j < SPIX; j++) {
+        __m256 x = _mm256_broadcast_ss(src + (int64_t)j * pitch);
+        c[2 * j] = _mm256_fmadd_ps(x, w0, c[2 * j]);
+        c[2 * j + 1] = _mm256_fmadd_ps(x, w1, c[2 * j + 1]);
+      }
+    }
+  }
+  __m256 acc[2 * SPIX]; /* c's address is never taken, so the loop keeps it in registers */
+  for (int j = 0; j < 2 * SPIX; j++) acc[j] = c[j];
+  activate12(acc, d->act);
+  for (int j = 0; j < np; j++) {
+    store_lanes(out + (int64_t)j * d->cout + col, acc[2 * j], n0, m0);
+    store_lanes(out + (int64_t)j * d->cout + col + 8, acc[2 * j + 1], n1, m1);
+  }
+}
+
+EN_TARGET_AVX2 void en_dense_row_avx2(float *out, const float *img, const float *packed,
+                                      const float *bias, const en_conv_desc *d, int oy) {
+  int k = d->kernel, taps = k * k * d->cin;
+  int panels = (d->cout + EN_GEMM_PANEL - 1) / EN_GEMM_PANEL;
+  int iy0 = oy * d->stride - d->pad_top, rows_inside = iy0 >= 0 && iy0 + k <= d->h;
+  const float *rows[EN_DENSE_TAPS];
+  float patch[EN_DENSE_PIX * EN_DENSE_TAPS];
+  for (int ox = 0; ox < d->ow; ox += SPIX) {
+    int np = d->ow - ox < SPIX ? d->ow - ox : SPIX, ix0 = ox * d->stride - d->pad_left;
+    int inside = rows_inside && np == SPIX && ix0 >= 0 &&
+                 ix0 + (SPIX - 1) * d->stride + k <= d->w;
+    if (inside)
+      for (int ky = 0; ky < k; ky++) rows[ky] = img + ((int64_t)(iy0 + ky) * d->w + ix0) * d->cin;
+    else
+      en_dense_patches(patch, img, d, oy, ox, np);
+    float *o = out + (int64_t)ox * d->cout;
+    for (int p = 0; p < panels; p++) {
+      if (inside) strip(o, packed, bias, rows, NULL, d->stride * d->cin, d, p, np);
+      else strip(o, packed, bias, NULL, patch, taps, d, p, np);
+    }
+  }
+}
+#endif
