@@ -63,11 +63,12 @@ check_json() {
 import json, sys
 d = json.load(open(sys.argv[1]))
 keys = ["model", "batch", "threads", "h", "w", "macs", "runs", "median_ms", "min_ms",
-        "images_per_s", "gflops", "peak_rss_kib"]
+        "images_per_s", "gflops", "peak_rss_kib", "isa"]
 missing = [k for k in keys if k not in d]
 assert not missing, "missing keys %s" % missing
 assert d["batch"] == 2 and d["h"] == 64 and d["w"] == 64 and d["runs"] == 2, d
 assert d["macs"] == 2 * d["macs_per_image"] > 0, d
+assert d["isa"] in ("avx512", "avx2", "portable"), d
 # order statistics of the same runs, not a speed check: no time is compared with a bound
 assert d["min_ms"] <= d["median_ms"], d
 if sys.argv[2] == "1":
@@ -84,6 +85,41 @@ check_json "--json" 0
 # shellcheck disable=SC2086
 "$effnet" bench $tiny --batch 2 --json --profile >"$tmp/out" 2>"$tmp/err" || bad "--json --profile: exit $?"
 check_json "--json --profile" 1
+
+# the kernels' instruction set is reported, and EFFNET_ISA narrows it
+json_isa() { /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["isa"])'; }
+flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+# shellcheck disable=SC2086
+isa=$(EFFNET_ISA=portable "$effnet" bench $tiny --json | json_isa)
+[ "$isa" = portable ] && ok || bad "EFFNET_ISA=portable: isa '$isa'"
+# shellcheck disable=SC2086
+EFFNET_ISA=portable "$effnet" bench $tiny | grep -q "kernels: portable," && ok \
+  || bad "text lacks 'kernels: portable'"
+has_avx2=0
+if [ "$(uname -m)" = x86_64 ] && grep -q '^flags.* avx2 ' /proc/cpuinfo &&
+  grep -q '^flags.* fma ' /proc/cpuinfo; then
+  has_avx2=1
+fi
+if [ $has_avx2 = 1 ]; then
+  # shellcheck disable=SC2086
+  isa=$(EFFNET_ISA=avx2 "$effnet" bench $tiny --json | json_isa)
+  [ "$isa" = avx2 ] && ok || bad "EFFNET_ISA=avx2 on an AVX2 CPU: isa '$isa'"
+fi
+
+# tools/bench/cpuid_avx2.c (scripts/bench_ort.py --cpu avx2) hides AVX-512 from a process,
+# ifunc resolvers included: effnet under it must choose its AVX2 kernels. Only where the CPU
+# has AVX2, FMA and CPUID faulting (a VM may not offer it: then nothing to check).
+case "$has_avx2 $flags" in
+"1 "*cpuid_fault*)
+  if ${CC:-cc} -O2 -shared -fPIC -o "$tmp/cpuid_avx2.so" tools/bench/cpuid_avx2.c 2>"$tmp/err"; then
+    # shellcheck disable=SC2086
+    isa=$(LD_AUDIT="$tmp/cpuid_avx2.so" LD_BIND_NOW=1 "$effnet" bench $tiny --json | json_isa)
+    [ "$isa" = avx2 ] && ok || bad "under cpuid_avx2.so: isa '$isa', expected avx2"
+  else
+    bad "cpuid_avx2.c does not build: $(cat "$tmp/err")"
+  fi ;;
+*) echo "note: no CPUID faulting on this CPU; cpuid_avx2.so not checked" ;;
+esac
 
 # --weights: the variant comes from the file
 case_dir=tests/fixtures/small/tv_w0.25_d0.34_64x48_n2
