@@ -12,7 +12,9 @@
  * then pick their AVX2 kernels. Threads inherit the faulting. Only glibc's own choice of string
  * functions, made before audit libraries load, still sees AVX-512 (it does not matter here). Needs a CPU and kernel with CPUID faulting ("cpuid_fault" in
  * /proc/cpuinfo); without it the constructor says so on stderr and exits with status 3, so no
- * benchmark silently runs on the wrong kernels. Any other SIGSEGV keeps its default action.
+ * benchmark silently runs on the wrong kernels. Any other SIGSEGV keeps its default action. A
+ * program that installs its own SIGSEGV handler later replaces this one, and its CPUID faults
+ * then look like crashes (AddressSanitizer's: run it with ASAN_OPTIONS=handle_segv=0).
  *
  * Build: gcc -O2 -shared -fPIC -o cpuid_avx2.so tools/bench/cpuid_avx2.c
  */
