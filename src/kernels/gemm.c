@@ -1,20 +1,21 @@
-/* Our own GEMM for the 1x1 convolutions, the stem (im2col) and the classifier:
- *   out (rows, cout) = act(in (rows, cin) . W^T + bias) [+ residual]
- * with W packed once at load time into panels of 16 output channels (kernels.h), so no packing
- * happens per call and the bias, activation and residual add are applied while the tile is in
- * registers (OpenBLAS needs a second pass over the output for them and reaches only 40-80
- * GFLOP/s on EfficientNet's skinny shapes: few input or output channels, many pixels).
+/* Our own GEMM for the 1x1 convolutions, the stem (im2col) and the classifier: out (rows, cout) =
+ * act(in (rows, cin) . W^T + bias) [+ residual] with W packed once at load time into panels of 16
+ * output channels (kernels.h), so no packing happens per call and the bias, activation and residual
+ * add are applied while the tile is in registers (OpenBLAS needs a second pass over the output for
+ * them and reaches only 40-80 GFLOP/s on EfficientNet's skinny shapes: few input or output
+ * channels, many pixels).
  *
  * Micro-kernel: MR rows x NV panels of accumulators; per input channel k it broadcasts MR input
  * values and loads NV weight vectors. Blocking: rows in blocks of MC (the MC x KC slice of the
- * input stays in L2 while every panel group runs over it), input channels in blocks of KC. The
- * tile shape is chosen per instruction set at run time: AVX-512 6 x 4 panels, or 8 x 3, 12 x 2,
- * 24 x 1 where fewer panels remain (about 24 accumulators of 32 registers, so narrow outputs
- * such as 24 or 40 channels still keep both FMA units busy); AVX2+FMA 6 x 1 (a 16-float panel
- * is two registers: 12 of 16, written with intrinsics; remainders in tiles of 2-5 rows);
- * portable 2 x 1 (4-float vectors). Tasks are row blocks and, when rows are few (late stages,
- * batch 1), equal runs of panels as well, handed to threads dynamically; every output element is computed by one thread in a fixed
- * order, so results do not depend on the thread count or on which thread ran which task. */
+ * input stays in L2 while every panel group runs over it), input channels in blocks of KC. The tile
+ * shape is chosen per instruction set at run time: AVX-512 6 x 4 panels, or 8 x 3, 12 x 2, 24 x 1
+ * where fewer panels remain (about 24 accumulators of 32 registers, so narrow outputs such as 24 or
+ * 40 channels still keep both FMA units busy); AVX2+FMA 6 x 1 (a 16-float panel is two registers:
+ * 12 of 16, written with intrinsics; remainders in tiles of 2-5 rows; a last panel of at most 8
+ * channels as 12 x one register); portable 2 x 1 (4-float vectors). Tasks are row blocks and, when
+ * rows are few (late stages, batch 1), equal runs of panels as well, handed to threads dynamically;
+ * every output element is computed by one thread in a fixed order, so results do not depend on the
+ * thread count or on which thread ran which task. */
 #include <omp.h>
 #include <string.h>
 
@@ -196,49 +197,53 @@ static inline EN_TARGET_AVX2 void act_avx2(__m256 *v, int n, en_act act) {
   }
 }
 
-/* MR rows (a constant after inlining) of panel p, input channels [k0, k0 + kc). */
+/* MR rows (a constant after inlining) of panel p, input channels [k0, k0 + kc); nh (a
+ * constant) 8-float halves of the panel: 2, or 1 for a last panel of at most 8 channels. */
 static inline EN_TARGET_AVX2 __attribute__((always_inline)) void tile_avx2(const gemm_job *g,
                                                                            int64_t i, int mr,
-                                                                           int p, int k0, int kc) {
+                                                                           int p, int k0, int kc,
+                                                                           int nh) {
   int K = g->cin, col = p * P, left = g->cout - col, lanes = left < P ? left : P;
   int n0 = lanes < 8 ? lanes : 8, n1 = lanes - n0; /* lanes in each half */
   __m256i m0 = lane_mask(n0), m1 = lane_mask(n1);
-  __m256 c[2 * 6], acc[2 * 6]; /* c never has its address taken: it stays in registers */
+  __m256 c[12], acc[12]; /* c never has its address taken: it stays in registers */
   float *o = g->out + i * g->cout + col;
   for (int r = 0; r < mr; r++) {
-    c[2 * r] = k0 ? load_n(o + r * g->cout, n0, m0) : _mm256_setzero_ps();
-    c[2 * r + 1] = k0 ? load_n(o + r * g->cout + 8, n1, m1) : _mm256_setzero_ps();
+    c[nh * r] = k0 ? load_n(o + r * g->cout, n0, m0) : _mm256_setzero_ps();
+    if (nh == 2) c[2 * r + 1] = k0 ? load_n(o + r * g->cout + 8, n1, m1) : _mm256_setzero_ps();
   }
   const float *a = g->in + i * K + k0, *b = g->packed + ((int64_t)p * K + k0) * P;
   for (int k = 0; k < kc; k++, a++, b += P) {
-    __m256 w0 = _mm256_loadu_ps(b), w1 = _mm256_loadu_ps(b + 8);
+    __m256 w0 = _mm256_loadu_ps(b), w1 = nh == 2 ? _mm256_loadu_ps(b + 8) : w0;
     for (int r = 0; r < mr; r++) {
       __m256 x = _mm256_broadcast_ss(a + (int64_t)r * K);
-      c[2 * r] = _mm256_fmadd_ps(x, w0, c[2 * r]);
-      c[2 * r + 1] = _mm256_fmadd_ps(x, w1, c[2 * r + 1]);
+      c[nh * r] = _mm256_fmadd_ps(x, w0, c[nh * r]);
+      if (nh == 2) c[2 * r + 1] = _mm256_fmadd_ps(x, w1, c[2 * r + 1]);
     }
   }
-  for (int j = 0; j < 2 * mr; j++) acc[j] = c[j];
+  for (int j = 0; j < nh * mr; j++) acc[j] = c[j];
   if (k0 + kc == K) { /* the last input channels: bias, activation, residual */
     if (g->bias) {
-      __m256 b0 = load_n(g->bias + col, n0, m0), b1 = load_n(g->bias + col + 8, n1, m1);
+      __m256 b0 = load_n(g->bias + col, n0, m0);
+      __m256 b1 = nh == 2 ? load_n(g->bias + col + 8, n1, m1) : b0;
       for (int r = 0; r < mr; r++) {
-        acc[2 * r] = _mm256_add_ps(acc[2 * r], b0);
-        acc[2 * r + 1] = _mm256_add_ps(acc[2 * r + 1], b1);
+        acc[nh * r] = _mm256_add_ps(acc[nh * r], b0);
+        if (nh == 2) acc[2 * r + 1] = _mm256_add_ps(acc[2 * r + 1], b1);
       }
     }
-    act_avx2(acc, 2 * mr, g->act);
+    act_avx2(acc, nh * mr, g->act);
     if (g->residual) {
       const float *res = g->residual + i * g->cout + col;
       for (int r = 0; r < mr; r++) {
-        acc[2 * r] = _mm256_add_ps(acc[2 * r], load_n(res + r * g->cout, n0, m0));
-        acc[2 * r + 1] = _mm256_add_ps(acc[2 * r + 1], load_n(res + r * g->cout + 8, n1, m1));
+        acc[nh * r] = _mm256_add_ps(acc[nh * r], load_n(res + r * g->cout, n0, m0));
+        if (nh == 2)
+          acc[2 * r + 1] = _mm256_add_ps(acc[2 * r + 1], load_n(res + r * g->cout + 8, n1, m1));
       }
     }
   }
   for (int r = 0; r < mr; r++) {
-    store_n(o + r * g->cout, acc[2 * r], n0, m0);
-    store_n(o + r * g->cout + 8, acc[2 * r + 1], n1, m1);
+    store_n(o + r * g->cout, acc[nh * r], n0, m0);
+    if (nh == 2) store_n(o + r * g->cout + 8, acc[2 * r + 1], n1, m1);
   }
 }
 
@@ -252,23 +257,52 @@ static inline int next_rows_avx2(int64_t left) {
   return left >= 10 || left == 6 ? 6 : left > 6 ? (int)(left + 1) / 2 : (int)left;
 }
 
+/* Rows [r0, r1) of a whole panel p (two registers a row). */
+static inline EN_TARGET_AVX2 __attribute__((always_inline)) void rows_avx2(
+    const gemm_job *g, int64_t r0, int64_t r1, int p, int k0, int kc) {
+  for (int64_t i = r0; i < r1;) {
+    int mr = next_rows_avx2(r1 - i);
+    switch (mr) { /* constant heights, so each tile's accumulators stay in registers */
+    case 6: tile_avx2(g, i, 6, p, k0, kc, 2); break;
+    case 5: tile_avx2(g, i, 5, p, k0, kc, 2); break;
+    case 4: tile_avx2(g, i, 4, p, k0, kc, 2); break;
+    case 3: tile_avx2(g, i, 3, p, k0, kc, 2); break;
+    case 2: tile_avx2(g, i, 2, p, k0, kc, 2); break;
+    default: tile_avx2(g, i, 1, p, k0, kc, 2); break;
+    }
+    i += mr;
+  }
+}
+
+/* Rows [r0, r1) of a last panel p of at most 8 channels: one register a row, 12 rows a tile
+ * (the two-register tile wasted half its multiply-adds there: 3136 x 96 -> 24 ran at 57
+ * GFLOP/s, 69 this way; 784 x 144 -> 40 62 -> 76). */
+static inline EN_TARGET_AVX2 __attribute__((always_inline)) void rows_avx2_half(
+    const gemm_job *g, int64_t r0, int64_t r1, int p, int k0, int kc) {
+  for (int64_t i = r0; i < r1;) {
+    int64_t left = r1 - i;
+    int mr = left >= 12 ? 12 : left >= 8 ? 8 : left >= 6 ? 6 : left >= 4 ? 4 : (int)left;
+    switch (mr) {
+    case 12: tile_avx2(g, i, 12, p, k0, kc, 1); break;
+    case 8: tile_avx2(g, i, 8, p, k0, kc, 1); break;
+    case 6: tile_avx2(g, i, 6, p, k0, kc, 1); break;
+    case 4: tile_avx2(g, i, 4, p, k0, kc, 1); break;
+    case 3: tile_avx2(g, i, 3, p, k0, kc, 1); break;
+    case 2: tile_avx2(g, i, 2, p, k0, kc, 1); break;
+    default: tile_avx2(g, i, 1, p, k0, kc, 1); break;
+    }
+    i += mr;
+  }
+}
+
 EN_TARGET_AVX2 static void block_avx2(const gemm_job *g, int64_t r0, int64_t r1, int p0,
                                       int p1) {
   for (int k0 = 0; k0 < g->cin; k0 += KC) {
     int kc = g->cin - k0 < KC ? g->cin - k0 : KC;
-    for (int p = p0; p < p1; p++)
-      for (int64_t i = r0; i < r1;) {
-        int mr = next_rows_avx2(r1 - i);
-        switch (mr) { /* constant heights, so each tile's accumulators stay in registers */
-        case 6: tile_avx2(g, i, 6, p, k0, kc); break;
-        case 5: tile_avx2(g, i, 5, p, k0, kc); break;
-        case 4: tile_avx2(g, i, 4, p, k0, kc); break;
-        case 3: tile_avx2(g, i, 3, p, k0, kc); break;
-        case 2: tile_avx2(g, i, 2, p, k0, kc); break;
-        default: tile_avx2(g, i, 1, p, k0, kc); break;
-        }
-        i += mr;
-      }
+    for (int p = p0; p < p1; p++) {
+      if (g->cout - p * P <= 8) rows_avx2_half(g, r0, r1, p, k0, kc);
+      else rows_avx2(g, r0, r1, p, k0, kc);
+    }
   }
 }
 #endif

@@ -82,20 +82,20 @@ static inline __attribute__((always_inline)) en_vec en_vactivate(en_vec v, en_ac
 
 #if EN_X86_TARGETS
 /* swish(x) = x / (1 + exp(-x)) with the ISA's own instructions, 16 vector operations (AVX-512;
- * AVX2: 15) where the portable en_vswish takes ~31 (the activation costs as much as the multiply-adds
- * where the expand GEMM has few input channels): exp(-x) as vexp.h computes it, but 2^k put in
- * by vscalefps (AVX-512) or by adding to the bits the rounding trick leaves k in (AVX2), and
- * 1 / d from the hardware estimate refined by a Newton step (vrcp14ps: 2^-14; AVX-512) or x / d
- * by a divide (AVX2), so swish(x) is exactly x once exp(-x) vanishes (tests/test_kernels.c
- * bounds both against double). x is clamped to >= -87 for exp (AVX2: to [-87, 87]): 1 + exp(-x) and its reciprocal stay finite and normal (x NaN:
- * the clamp yields a number and the final x * r stays NaN); above 87 exp(-x) may underflow to
- * a subnormal or 0, which leaves 1 + exp(-x) = 1. Not always_inline: they can only be inlined
- * into functions compiled for their ISA (EN_TARGET_*), which is where en_vact's constant isa
- * leaves them.
+ * AVX2: 15) where the portable en_vswish takes ~31 (the activation costs as much as the
+ * multiply-adds where the expand GEMM has few input channels): exp(-x) as vexp.h computes it, but
+ * 2^k put in by vscalefps (AVX-512) or by adding to the bits the rounding trick leaves k in (AVX2),
+ * and 1 / d from the hardware estimate refined by a Newton step (vrcp14ps: 2^-14; AVX-512) or x / d
+ * by a divide (AVX2), so swish(x) is exactly x once exp(-x) vanishes (tests/test_kernels.c bounds
+ * both against double). x is clamped to >= -87 for exp (AVX2: to [-87, 87]): 1 + exp(-x) and its
+ * reciprocal stay finite and normal (x NaN: the clamp yields a number and the final x * r stays
+ * NaN); above 87 exp(-x) may underflow to a subnormal or 0, which leaves 1 + exp(-x) = 1. Not
+ * always_inline: they can only be inlined into functions compiled for their ISA (EN_TARGET_*),
+ * which is where en_vact's constant isa leaves them.
  *
- * Written for n independent vectors at once, each step over all of them: one swish is a chain
- * of ~16 dependent operations (~65 cycles), and one at a time the out-of-order window holds too
- * few to keep both vector units busy. n is a constant after inlining (at most 4 here). */
+ * Written for n independent vectors at once, each step over all of them: one swish is a chain of
+ * ~16 dependent operations (~65 cycles), and one at a time the out-of-order window holds too few to
+ * keep both vector units busy. n is a constant after inlining (at most 4 here). */
 static inline EN_TARGET_AVX512 void en_swish_avx512(__m512 *x, int n) {
   /* exp(-x) = 2^k e^-u, k = round(-x / ln 2), u = x + k ln 2: the polynomial in u with the odd
    * coefficients negated, so -x is never formed; x clamped to >= -87 for exp only */

@@ -1,23 +1,21 @@
-/*
- * cpuid_avx2.so: makes a process on an AVX-512 x86-64 CPU see an AVX2 + FMA one (issue #4's
- * machine is a Zen2, without AVX-512, and this project's machine has AVX-512). Loaded as an
- * audit library (LD_AUDIT, with LD_BIND_NOW=1 so that auditing adds no cost to PLT calls) into
- * both engines (ONNX Runtime's Python process and effnet), it starts before any object of the
- * program is relocated, so that even ifunc resolvers (GCC's target_clones) already see the
- * masked CPU; as LD_PRELOAD it would start only after them. It turns on the kernel's CPUID
- * faulting (arch_prctl ARCH_SET_CPUID, 0) so that every later CPUID
- * instruction of the process traps; the SIGSEGV handler runs the real CPUID with faulting off
- * for a moment, clears the AVX-512, AMX and AVX-VNNI feature bits of leaf 7, and steps over the
- * instruction. Run-time dispatchers (MLAS, cpuinfo, OpenBLAS, libgcc's __builtin_cpu_supports)
- * then pick their AVX2 kernels. Threads inherit the faulting. Only glibc's own choice of string
- * functions, made before audit libraries load, still sees AVX-512 (it does not matter here). Needs a CPU and kernel with CPUID faulting ("cpuid_fault" in
- * /proc/cpuinfo); without it the constructor says so on stderr and exits with status 3, so no
- * benchmark silently runs on the wrong kernels. Any other SIGSEGV keeps its default action. A
- * program that installs its own SIGSEGV handler later replaces this one, and its CPUID faults
- * then look like crashes (AddressSanitizer's: run it with ASAN_OPTIONS=handle_segv=0).
+/* cpuid_avx2.so: makes a process on an AVX-512 x86-64 CPU see an AVX2 + FMA one (issue #4's machine
+ * is a Zen2, without AVX-512, and this project's machine has AVX-512). Loaded as an audit library
+ * (LD_AUDIT, with LD_BIND_NOW=1 so that auditing adds no cost to PLT calls) into both engines (ONNX
+ * Runtime's Python process and effnet), it starts before any object of the program is relocated, so
+ * that even ifunc resolvers (GCC's target_clones) already see the masked CPU; as LD_PRELOAD it
+ * would start only after them. It turns on the kernel's CPUID faulting (arch_prctl ARCH_SET_CPUID,
+ * 0) so that every later CPUID instruction of the process traps; the SIGSEGV handler runs the real
+ * CPUID with faulting off for a moment, clears the AVX-512, AMX and AVX-VNNI feature bits of leaf
+ * 7, and steps over the instruction. Run-time dispatchers (MLAS, cpuinfo, OpenBLAS, libgcc's
+ * __builtin_cpu_supports) then pick their AVX2 kernels. Threads inherit the faulting. Only glibc's
+ * own choice of string functions, made before audit libraries load, still sees AVX-512 (it does not
+ * matter here). Needs a CPU and kernel with CPUID faulting ("cpuid_fault" in /proc/cpuinfo);
+ * without it the library says so on stderr and exits with status 3, so no benchmark silently
+ * runs on the wrong kernels. Any other SIGSEGV keeps its default action. A program that installs
+ * its own SIGSEGV handler later replaces this one, and its CPUID faults then look like crashes
+ * (AddressSanitizer's: run it with ASAN_OPTIONS=handle_segv=0).
  *
- * Build: gcc -O2 -shared -fPIC -o cpuid_avx2.so tools/bench/cpuid_avx2.c
- */
+ * Build: gcc -O2 -shared -fPIC -o cpuid_avx2.so tools/bench/cpuid_avx2.c */
 #define _GNU_SOURCE
 #include <asm/prctl.h>
 #include <link.h>
