@@ -320,7 +320,7 @@ static void test_vexp(void) {
 }
 
 /* en_vact's swish as each ISA's kernels compile it (the AVX-512 one with vscalefps and
- * vrcp14ps, the AVX2 one with vrcpps), over count floats (a multiple of 16). */
+ * vrcp14ps, the AVX2 one with a divide), over count floats (a multiple of 16). */
 #define SWISH_ARRAY(suffix, isa)                                                         \
   static void swish_##suffix(float *y, const float *x, int count) {                     \
     for (int i = 0; i < count; i += EN_LANES)                                            \
