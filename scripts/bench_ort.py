@@ -22,7 +22,8 @@ Usage (from the repo root; scripts/bench_ort.sh installs ORT and builds effnet f
                                         [--cpu native|avx2]
 --cpu avx2 hides AVX-512 (and AMX, AVX-VNNI) from both engines, through the kernel's CPUID
 faulting (tools/bench/cpuid_avx2.c), so that an AVX-512 machine measures the AVX2 + FMA kernels
-that issue #4's Zen2 runs. A row selector is a row id (b0x1, b0x8, b3x1, b7x1) or a model (b0 = both B0 rows).
+that issue #4's Zen2 runs.
+A row selector is a row id (b0x1, b0x8, b3x1, b7x1) or a model (b0 = both B0 rows).
 The report (Markdown) goes to stdout and --out; progress to stderr.
 """
 

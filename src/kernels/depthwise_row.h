@@ -77,6 +77,18 @@ static inline __attribute__((always_inline)) void interior4(const dw_row *r, int
   }
 }
 
+/* interior4 with the family's windows and strides as constants. */
+static inline __attribute__((always_inline)) void interior4_any(const dw_row *r, int ox,
+                                                                en_vec b, en_vec acc[4],
+                                                                int lanes) {
+  int k = r->d->kernel, s = r->d->stride;
+  if (k == 3 && s == 1) interior4(r, ox, b, acc, lanes, 3, 1);
+  else if (k == 3 && s == 2) interior4(r, ox, b, acc, lanes, 3, 2);
+  else if (k == 5 && s == 1) interior4(r, ox, b, acc, lanes, 5, 1);
+  else if (k == 5 && s == 2) interior4(r, ox, b, acc, lanes, 5, 2);
+  else interior4(r, ox, b, acc, lanes, 0, 0);
+}
+
 /* Activates, stores and sums the `count` pending pixels (from ox0) four at a time: a single
  * swish is a ~65-cycle dependency chain, and up to six border pixels a row (k = 5, narrow late
  * stages) would wait for theirs one by one. */
@@ -108,11 +120,7 @@ static inline __attribute__((always_inline)) en_vec row_body(const dw_row *r, in
    * pending count, which keeps it in memory): AVX2 in-process A/B 0.96-0.98 */
   for (; ox + 4 <= r->hi; ox += 4) {
     en_vec q[4];
-    if (d->kernel == 3 && d->stride == 1) interior4(r, ox, bias, q, lanes, 3, 1);
-    else if (d->kernel == 3 && d->stride == 2) interior4(r, ox, bias, q, lanes, 3, 2);
-    else if (d->kernel == 5 && d->stride == 1) interior4(r, ox, bias, q, lanes, 5, 1);
-    else if (d->kernel == 5 && d->stride == 2) interior4(r, ox, bias, q, lanes, 5, 2);
-    else interior4(r, ox, bias, q, lanes, 0, 0);
+    interior4_any(r, ox, bias, q, lanes);
     en_vact_n(q, 4, d->act, isa);
     float *o = r->out + (int64_t)ox * d->cin;
 #pragma GCC unroll 4

@@ -41,7 +41,9 @@
 /* leaf 7 subleaf 1 EAX: avx-vnni, avx512-bf16 */
 #define L71_EAX_MASK 0x00000030u
 
-static long set_cpuid_faulting(int on) { return syscall(SYS_arch_prctl, ARCH_SET_CPUID, on ? 0 : 1); }
+static long set_cpuid_faulting(int on) {
+  return syscall(SYS_arch_prctl, ARCH_SET_CPUID, on ? 0 : 1);
+}
 
 static void real_cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4]) {
   __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
