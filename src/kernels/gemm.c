@@ -257,40 +257,36 @@ static inline int next_rows_avx2(int64_t left) {
   return left >= 10 || left == 6 ? 6 : left > 6 ? (int)(left + 1) / 2 : (int)left;
 }
 
-/* Rows [r0, r1) of a whole panel p (two registers a row). */
-static inline EN_TARGET_AVX2 __attribute__((always_inline)) void rows_avx2(
-    const gemm_job *g, int64_t r0, int64_t r1, int p, int k0, int kc) {
-  for (int64_t i = r0; i < r1;) {
-    int mr = next_rows_avx2(r1 - i);
-    switch (mr) { /* constant heights, so each tile's accumulators stay in registers */
-    case 6: tile_avx2(g, i, 6, p, k0, kc, 2); break;
-    case 5: tile_avx2(g, i, 5, p, k0, kc, 2); break;
-    case 4: tile_avx2(g, i, 4, p, k0, kc, 2); break;
-    case 3: tile_avx2(g, i, 3, p, k0, kc, 2); break;
-    case 2: tile_avx2(g, i, 2, p, k0, kc, 2); break;
-    default: tile_avx2(g, i, 1, p, k0, kc, 2); break;
-    }
-    i += mr;
+/* A tile of mr rows (12 and 8 only with one register a row), dispatched to constant heights
+ * so that each tile's accumulators stay in registers. */
+static inline EN_TARGET_AVX2 __attribute__((always_inline)) void tile_rows_avx2(
+    const gemm_job *g, int64_t i, int mr, int p, int k0, int kc, int nh) {
+  switch (mr) {
+  case 12: tile_avx2(g, i, 12, p, k0, kc, 1); break;
+  case 8: tile_avx2(g, i, 8, p, k0, kc, 1); break;
+  case 6: tile_avx2(g, i, 6, p, k0, kc, nh); break;
+  case 5: tile_avx2(g, i, 5, p, k0, kc, nh); break;
+  case 4: tile_avx2(g, i, 4, p, k0, kc, nh); break;
+  case 3: tile_avx2(g, i, 3, p, k0, kc, nh); break;
+  case 2: tile_avx2(g, i, 2, p, k0, kc, nh); break;
+  default: tile_avx2(g, i, 1, p, k0, kc, nh); break;
   }
 }
 
-/* Rows [r0, r1) of a last panel p of at most 8 channels: one register a row, 12 rows a tile
- * (the two-register tile wasted half its multiply-adds there: 3136 x 96 -> 24 ran at 57
- * GFLOP/s, 69 this way; 784 x 144 -> 40 62 -> 76). */
-static inline EN_TARGET_AVX2 __attribute__((always_inline)) void rows_avx2_half(
-    const gemm_job *g, int64_t r0, int64_t r1, int p, int k0, int kc) {
+/* Rows [r0, r1) of panel p: two registers a row, or one for a last panel of at most 8
+ * channels, 12 rows a tile (the two-register tile wasted half its multiply-adds there: 3136 x
+ * 96 -> 24 ran at 57 GFLOP/s, 69 this way; 784 x 144 -> 40 62 -> 76). */
+static inline EN_TARGET_AVX2 __attribute__((always_inline)) void rows_avx2(
+    const gemm_job *g, int64_t r0, int64_t r1, int p, int k0, int kc, int nh) {
   for (int64_t i = r0; i < r1;) {
     int64_t left = r1 - i;
-    int mr = left >= 12 ? 12 : left >= 8 ? 8 : left >= 6 ? 6 : left >= 4 ? 4 : (int)left;
-    switch (mr) {
-    case 12: tile_avx2(g, i, 12, p, k0, kc, 1); break;
-    case 8: tile_avx2(g, i, 8, p, k0, kc, 1); break;
-    case 6: tile_avx2(g, i, 6, p, k0, kc, 1); break;
-    case 4: tile_avx2(g, i, 4, p, k0, kc, 1); break;
-    case 3: tile_avx2(g, i, 3, p, k0, kc, 1); break;
-    case 2: tile_avx2(g, i, 2, p, k0, kc, 1); break;
-    default: tile_avx2(g, i, 1, p, k0, kc, 1); break;
-    }
+    int mr = nh == 2                 ? next_rows_avx2(left)
+             : left >= 12            ? 12
+             : left >= 8             ? 8
+             : left >= 6             ? 6
+             : left >= 4             ? 4
+                                     : (int)left;
+    tile_rows_avx2(g, i, mr, p, k0, kc, nh);
     i += mr;
   }
 }
@@ -300,8 +296,8 @@ EN_TARGET_AVX2 static void block_avx2(const gemm_job *g, int64_t r0, int64_t r1,
   for (int k0 = 0; k0 < g->cin; k0 += KC) {
     int kc = g->cin - k0 < KC ? g->cin - k0 : KC;
     for (int p = p0; p < p1; p++) {
-      if (g->cout - p * P <= 8) rows_avx2_half(g, r0, r1, p, k0, kc);
-      else rows_avx2(g, r0, r1, p, k0, kc);
+      if (g->cout - p * P <= 8) rows_avx2(g, r0, r1, p, k0, kc, 1);
+      else rows_avx2(g, r0, r1, p, k0, kc, 2);
     }
   }
 }
