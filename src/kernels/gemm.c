@@ -165,38 +165,6 @@ EN_TARGET_AVX512 __attribute__((flatten)) static void block_avx512(const gemm_jo
  * generic 16-float vectors of tile() in registers only where they are one (AVX-512): compiled
  * for AVX2 it moves every accumulator through the stack and general registers each step, and
  * that kernel ran at 4-5 GFLOP/s. Same blocking and per-element order as tile(). */
-static inline EN_TARGET_AVX2 __m256i lane_mask(int n) { /* lanes [0, n) of 8 */
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-static inline EN_TARGET_AVX2 __m256 load_n(const float *p, int n, __m256i mask) {
-  return n >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask);
-}
-
-static inline EN_TARGET_AVX2 void store_n(float *p, __m256 v, int n, __m256i mask) {
-  if (n >= 8) _mm256_storeu_ps(p, v);
-  else if (n > 0) _mm256_maskstore_ps(p, mask, v);
-}
-
-/* the epilogue's activation on n (<= 12) registers; swish two at a time: with 12 accumulators
- * live, four at once (three temporaries each) spill to the stack (B0 224 1T, in-process A/B:
- * pairs 0.93-0.95 of the time of fours, threes no better than fours) */
-static inline EN_TARGET_AVX2 void act_avx2(__m256 *v, int n, en_act act) {
-  if (act == EN_ACT_SWISH) {
-    for (int j = 0; j < n; j += 2) en_swish_avx2(v + j, n - j < 2 ? n - j : 2);
-  } else if (act == EN_ACT_RELU6) {
-    for (int j = 0; j < n; j++)
-      v[j] = _mm256_min_ps(_mm256_max_ps(v[j], _mm256_setzero_ps()), _mm256_set1_ps(6.0f));
-  } else if (act != EN_ACT_NONE) {
-    for (int j = 0; j < n; j++) {
-      float t[8];
-      _mm256_storeu_ps(t, v[j]);
-      for (int l = 0; l < 8; l++) t[l] = en_activate(t[l], act);
-      v[j] = _mm256_loadu_ps(t);
-    }
-  }
-}
-
 /* MR rows (a constant after inlining) of panel p, input channels [k0, k0 + kc); nh (a
  * constant) 8-float halves of the panel: 2, or 1 for a last panel of at most 8 channels. */
 static inline EN_TARGET_AVX2 __attribute__((always_inline)) void tile_avx2(const gemm_job *g,
@@ -205,12 +173,12 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void tile_avx2(const
                                                                            int nh) {
   int K = g->cin, col = p * P, left = g->cout - col, lanes = left < P ? left : P;
   int n0 = lanes < 8 ? lanes : 8, n1 = lanes - n0; /* lanes in each half */
-  __m256i m0 = lane_mask(n0), m1 = lane_mask(n1);
+  __m256i m0 = en_lane_mask8(n0), m1 = en_lane_mask8(n1);
   __m256 c[12], acc[12]; /* c never has its address taken: it stays in registers */
   float *o = g->out + i * g->cout + col;
   for (int r = 0; r < mr; r++) {
-    c[nh * r] = k0 ? load_n(o + r * g->cout, n0, m0) : _mm256_setzero_ps();
-    if (nh == 2) c[2 * r + 1] = k0 ? load_n(o + r * g->cout + 8, n1, m1) : _mm256_setzero_ps();
+    c[nh * r] = k0 ? en_load8(o + r * g->cout, n0, m0) : _mm256_setzero_ps();
+    if (nh == 2) c[2 * r + 1] = k0 ? en_load8(o + r * g->cout + 8, n1, m1) : _mm256_setzero_ps();
   }
   const float *a = g->in + i * K + k0, *b = g->packed + ((int64_t)p * K + k0) * P;
   for (int k = 0; k < kc; k++, a++, b += P) {
@@ -224,26 +192,26 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void tile_avx2(const
   for (int j = 0; j < nh * mr; j++) acc[j] = c[j];
   if (k0 + kc == K) { /* the last input channels: bias, activation, residual */
     if (g->bias) {
-      __m256 b0 = load_n(g->bias + col, n0, m0);
-      __m256 b1 = nh == 2 ? load_n(g->bias + col + 8, n1, m1) : b0;
+      __m256 b0 = en_load8(g->bias + col, n0, m0);
+      __m256 b1 = nh == 2 ? en_load8(g->bias + col + 8, n1, m1) : b0;
       for (int r = 0; r < mr; r++) {
         acc[nh * r] = _mm256_add_ps(acc[nh * r], b0);
         if (nh == 2) acc[2 * r + 1] = _mm256_add_ps(acc[2 * r + 1], b1);
       }
     }
-    act_avx2(acc, nh * mr, g->act);
+    en_act_avx2(acc, nh * mr, g->act);
     if (g->residual) {
       const float *res = g->residual + i * g->cout + col;
       for (int r = 0; r < mr; r++) {
-        acc[nh * r] = _mm256_add_ps(acc[nh * r], load_n(res + r * g->cout, n0, m0));
+        acc[nh * r] = _mm256_add_ps(acc[nh * r], en_load8(res + r * g->cout, n0, m0));
         if (nh == 2)
-          acc[2 * r + 1] = _mm256_add_ps(acc[2 * r + 1], load_n(res + r * g->cout + 8, n1, m1));
+          acc[2 * r + 1] = _mm256_add_ps(acc[2 * r + 1], en_load8(res + r * g->cout + 8, n1, m1));
       }
     }
   }
   for (int r = 0; r < mr; r++) {
-    store_n(o + r * g->cout, acc[nh * r], n0, m0);
-    if (nh == 2) store_n(o + r * g->cout + 8, acc[2 * r + 1], n1, m1);
+    en_store8(o + r * g->cout, acc[nh * r], n0, m0);
+    if (nh == 2) en_store8(o + r * g->cout + 8, acc[2 * r + 1], n1, m1);
   }
 }
 

@@ -16,36 +16,6 @@
 #define SPIX 6
 _Static_assert(SPIX <= EN_DENSE_PIX, "en_dense_patches fills EN_DENSE_PIX pixels");
 
-static inline EN_TARGET_AVX2 __m256i lanes_mask(int n) { /* lanes [0, n) of 8 */
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-static inline EN_TARGET_AVX2 __m256 load_lanes(const float *p, int n, __m256i mask) {
-  return n >= 8 ? _mm256_loadu_ps(p) : n > 0 ? _mm256_maskload_ps(p, mask) : _mm256_setzero_ps();
-}
-
-static inline EN_TARGET_AVX2 void store_lanes(float *p, __m256 v, int n, __m256i mask) {
-  if (n >= 8) _mm256_storeu_ps(p, v);
-  else if (n > 0) _mm256_maskstore_ps(p, mask, v);
-}
-
-/* the activation on the 12 accumulators (swish two registers at a time, as gemm.c's) */
-static inline EN_TARGET_AVX2 void activate12(__m256 *v, en_act act) {
-  if (act == EN_ACT_SWISH) {
-    for (int j = 0; j < 12; j += 2) en_swish_avx2(v + j, 2);
-  } else if (act == EN_ACT_RELU6) {
-    for (int j = 0; j < 12; j++)
-      v[j] = _mm256_min_ps(_mm256_max_ps(v[j], _mm256_setzero_ps()), _mm256_set1_ps(6.0f));
-  } else if (act != EN_ACT_NONE) {
-    for (int j = 0; j < 12; j++) {
-      float t[8];
-      _mm256_storeu_ps(t, v[j]);
-      for (int l = 0; l < 8; l++) t[l] = en_activate(t[l], act);
-      v[j] = _mm256_loadu_ps(t);
-    }
-  }
-}
-
 /* Pixels [0, np) of a strip, panel p: input value of pixel j, tap t at src_t[j * pitch], where
  * src_t is rows[ky] + q (t = ky * k * cin + q) or patch + t. */
 static inline EN_TARGET_AVX2 __attribute__((always_inline)) void strip(
@@ -53,9 +23,9 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void strip(
     const float *patch, int pitch, const en_conv_desc *d, int p, int np) {
   int k = d->kernel, kc = k * d->cin, taps = k * kc, col = p * EN_GEMM_PANEL;
   int left = d->cout - col, n0 = left < 8 ? left : 8, n1 = left - n0 < 8 ? left - n0 : 8;
-  __m256i m0 = lanes_mask(n0), m1 = lanes_mask(n1);
-  __m256 b0 = bias ? load_lanes(bias + col, n0, m0) : _mm256_setzero_ps();
-  __m256 b1 = bias ? load_lanes(bias + col + 8, n1, m1) : _mm256_setzero_ps();
+  __m256i m0 = en_lane_mask8(n0), m1 = en_lane_mask8(n1);
+  __m256 b0 = bias ? en_load8(bias + col, n0, m0) : _mm256_setzero_ps();
+  __m256 b1 = bias ? en_load8(bias + col + 8, n1, m1) : _mm256_setzero_ps();
   __m256 c[2 * SPIX];
   for (int j = 0; j < SPIX; j++) c[2 * j] = b0, c[2 * j + 1] = b1;
   const float *w = packed + (size_t)p * taps * EN_GEMM_PANEL;
@@ -72,10 +42,10 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void strip(
   }
   __m256 acc[2 * SPIX]; /* c's address is never taken, so the loop keeps it in registers */
   for (int j = 0; j < 2 * SPIX; j++) acc[j] = c[j];
-  activate12(acc, d->act);
+  en_act_avx2(acc, 2 * SPIX, d->act);
   for (int j = 0; j < np; j++) {
-    store_lanes(out + (int64_t)j * d->cout + col, acc[2 * j], n0, m0);
-    store_lanes(out + (int64_t)j * d->cout + col + 8, acc[2 * j + 1], n1, m1);
+    en_store8(out + (int64_t)j * d->cout + col, acc[2 * j], n0, m0);
+    en_store8(out + (int64_t)j * d->cout + col + 8, acc[2 * j + 1], n1, m1);
   }
 }
 
