@@ -57,8 +57,11 @@ static int measure(const en_arch *a, int n, int h, int w, int threads, plan_size
     if (!mul4(n, H, W, b->mid_ch, &t)) return 0;
     if (b->expand != 1) keep_max(&s->expanded, t);
     if (en_fuse_front(b, H, W)) {
-      en_conv_desc d = {n, H, W, b->mid_ch, b->mid_ch, b->kernel, b->stride, 0, 0, 0, 0, 0};
-      if (!mul4(b->kernel, W, b->mid_ch, threads, &t)) return 0; /* overflow check only */
+      /* padding k / 2 bounds both modes' (the ring rows carry it as zero columns) */
+      int k = b->kernel;
+      en_conv_desc d = {n,     H, W, b->mid_ch, b->mid_ch, k, b->stride, k / 2, k / 2,
+                        en_conv_out(H, b->stride), en_conv_out(W, b->stride), 0};
+      if (!mul4(k, W + 2 * k, b->mid_ch, threads, &t)) return 0; /* overflow check only */
       keep_max(&s->ring, en_expand_depthwise_scratch(&d, threads));
     }
     H = en_conv_out(H, b->stride);

@@ -38,18 +38,42 @@ static split choose_split(const en_conv_desc *d, int threads) {
   return s;
 }
 
+/* Pixels in a ring row: the image row with zero columns on either side (pad_left on the left,
+ * as many on the right as the last window needs), so that every output pixel's window lies
+ * inside the row and the depthwise row kernel takes its four-pixel interior path for all of
+ * them: at 19 pixels a row (B3's 19 x 19 stages, k 5) its one-pixel border path covered 7 of
+ * 19 and cost as much as the other 12. */
+static int ring_width(const en_conv_desc *d) {
+  int need = (d->ow - 1) * d->stride + d->kernel; /* padded columns the last window reaches */
+  return need > d->pad_left + d->w ? need : d->pad_left + d->w;
+}
+
 size_t en_expand_depthwise_scratch(const en_conv_desc *d, int threads) {
   /* ring of k rows of the expanded tensor, plus pooled sums for every image */
-  return (size_t)threads * ((size_t)d->kernel * d->w * d->cin + (size_t)d->n * d->cin);
+  return (size_t)threads * ((size_t)d->kernel * ring_width(d) * d->cin + (size_t)d->n * d->cin);
+}
+
+/* Zeroes the padding columns of the k ring rows (the expand GEMM writes only the image's). */
+static void zero_ring_padding(float *ring, const en_conv_desc *d) {
+  int width = ring_width(d), mid = d->cin, right = width - d->pad_left - d->w;
+  for (int slot = 0; slot < d->kernel; slot++) {
+    float *row = ring + (size_t)slot * width * mid;
+    memset(row, 0, (size_t)d->pad_left * mid * sizeof(float));
+    memset(row + (size_t)(d->pad_left + d->w) * mid, 0, (size_t)right * mid * sizeof(float));
+  }
 }
 
 /* Output rows [y0, y1) of image b, expanded channels in panels [p0, p1). ring: k rows of
- * (w, mid) (only this group's columns are written and read); pool: (n, mid) of this thread. */
+ * (ring_width, mid), padding zeroed (only this group's columns are written and read); pool:
+ * (n, mid) of this thread. */
 static void band(float *out, float *pool, const float *x, int cin, const float *ew,
                  const float *eb, const float *dw, const float *db, const en_conv_desc *d, int b,
                  int y0, int y1, int p0, int p1, float *ring) {
   int k = d->kernel, mid = d->cin;
-  int64_t row_floats = (int64_t)d->w * mid;
+  int64_t row_floats = (int64_t)ring_width(d) * mid, left = (int64_t)d->pad_left * mid;
+  en_conv_desc padded = *d; /* the depthwise conv as the ring rows present it */
+  padded.w = ring_width(d);
+  padded.pad_left = 0;
   const float *rows[EN_MAX_KERNEL];
   int next = -1; /* first input row not yet expanded into the ring */
   for (int oy = y0; oy < y1; oy++) {
@@ -57,15 +81,15 @@ static void band(float *out, float *pool, const float *x, int cin, const float *
     int lo = iy0 < 0 ? 0 : iy0, hi = iy0 + k < d->h ? iy0 + k : d->h; /* rows needed */
     if (next < lo) next = lo;
     for (; next < hi; next++)
-      en_fast_gemm_panels(ring + (next % k) * row_floats,
+      en_fast_gemm_panels(ring + (next % k) * row_floats + left,
                           x + (((int64_t)b * d->h + next) * d->w) * cin, ew, eb, d->w, cin, mid,
                           d->act, p0, p1);
     for (int ky = 0; ky < k; ky++) {
       int iy = iy0 + ky;
       rows[ky] = iy >= 0 && iy < d->h ? ring + (iy % k) * row_floats : NULL;
     }
-    en_fast_depthwise_row(out + (((int64_t)b * d->oh + oy) * d->ow) * mid, rows, dw, db, d, oy,
-                          pool ? pool + (int64_t)b * mid : NULL, p0, p1);
+    en_fast_depthwise_row(out + (((int64_t)b * d->oh + oy) * d->ow) * mid, rows, dw, db,
+                          &padded, oy, pool ? pool + (int64_t)b * mid : NULL, p0, p1);
   }
 }
 
@@ -87,7 +111,8 @@ void en_fast_expand_depthwise(float *out, float *pool, const float *x, int cin, 
   {
     int t = omp_get_thread_num(), nt = omp_get_num_threads();
     float *ring = scratch + (size_t)t * per_thread;
-    float *my_pool = ring + (size_t)d->kernel * d->w * mid;
+    float *my_pool = ring + (size_t)d->kernel * ring_width(d) * mid;
+    zero_ring_padding(ring, d);
     if (pool) memset(my_pool, 0, (size_t)d->n * mid * sizeof(float));
     for (int64_t task = tasks * t / nt; task < tasks * (t + 1) / nt; task++) {
       int b = (int)(task / (sp.bands * sp.groups)), rest = (int)(task % (sp.bands * sp.groups));
@@ -105,7 +130,7 @@ void en_fast_expand_depthwise(float *out, float *pool, const float *x, int cin, 
       for (int64_t i = 0; i < total; i++) {
         float acc = 0.0f;
         for (int u = 0; u < nt; u++)
-          acc += scratch[(size_t)u * per_thread + (size_t)d->kernel * d->w * mid + i];
+          acc += scratch[(size_t)u * per_thread + (size_t)d->kernel * ring_width(d) * mid + i];
         pool[i] = acc;
       }
     }
