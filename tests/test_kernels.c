@@ -117,7 +117,7 @@ static void test_pointwise_linear_pool_add(void) {
   for (int t = 0; t < 100; t++) {
     int64_t rows = irand(1, 300);
     /* every fifth: more input channels than one KC block (gemm.c), so tiles resume partial sums */
-    int cin = t % 5 == 0 ? irand(257, 700) : irand(1, 70), cout = irand(1, 70);
+    int cin = t % 5 == 0 ? irand(385, 1200) : irand(1, 70), cout = irand(1, 70);
     en_act act = (en_act)irand(0, 3);
     float *in = randv((size_t)rows * cin), *w = randv((size_t)cout * cin), *bias = randv(cout);
     float *a = randv((size_t)rows * cout), *b = randv((size_t)rows * cout);
@@ -165,12 +165,12 @@ static void test_se(void) {
 
 /* The packed GEMM: the reference (which reads the packed layout) against ref pointwise on the
  * plain weights plus a residual, then the fast kernel against the reference. Shapes cover the
- * micro-kernel's row and panel tails, more input channels than one KC block (256) and the
+ * micro-kernel's row and panel tails, more input channels than one KC block (384) and the
  * split over panel groups (few rows, many output channels). */
 static void test_gemm(void) {
   for (int t = 0; t < 160; t++) {
     int64_t rows = t % 4 == 0 ? irand(1, 13) : irand(1, 400);
-    int cin = t % 5 == 0 ? irand(250, 700) : irand(1, 70);
+    int cin = t % 5 == 0 ? irand(380, 1200) : irand(1, 70);
     int cout = t % 4 == 0 ? irand(60, 340) : irand(1, 70);
     en_act act = (en_act)irand(0, 3);
     size_t on = (size_t)rows * cout;
