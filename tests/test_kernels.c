@@ -165,13 +165,16 @@ static void test_se(void) {
 
 /* The packed GEMM: the reference (which reads the packed layout) against ref pointwise on the
  * plain weights plus a residual, then the fast kernel against the reference. Shapes cover the
- * micro-kernel's row and panel tails, more input channels than one KC block (384) and the
- * split over panel groups (few rows, many output channels). */
+ * micro-kernel's row and panel tails, more input channels than one KC block (384), the
+ * split over panel groups (few rows, many output channels) and row blocks sized by the L2
+ * (weights of megabytes). */
 static void test_gemm(void) {
   for (int t = 0; t < 160; t++) {
     int64_t rows = t % 4 == 0 ? irand(1, 13) : irand(1, 400);
     int cin = t % 5 == 0 ? irand(380, 1200) : irand(1, 70);
     int cout = t % 4 == 0 ? irand(60, 340) : irand(1, 70);
+    if (t == 7 || t == 87) /* weights beyond a quarter of the L2: few large row blocks */
+      rows = irand(300, 700), cin = irand(400, 600), cout = irand(1100, 1400);
     en_act act = (en_act)irand(0, 3);
     size_t on = (size_t)rows * cout;
     float *in = randv((size_t)rows * cin), *w = randv((size_t)cout * cin), *bias = randv(cout);

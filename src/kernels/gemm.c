@@ -6,11 +6,12 @@
  * channels, many pixels).
  *
  * Micro-kernel: MR rows x NV panels of accumulators; per input channel k it broadcasts MR input
- * values and loads NV weight vectors. Blocking: rows in blocks of about MC (that many by KC of the
- * input stays in L2 while every panel group runs over it), input channels in equal blocks of at
- * most KC. The tile shape is chosen per instruction set at run time: AVX-512 6 x 4 panels, or 8 x 3, 12 x 2, 24 x 1
- * where fewer panels remain (about 24 accumulators of 32 registers, so narrow outputs such as 24 or
- * 40 channels still keep both FMA units busy); AVX2+FMA 6 x 1 (a 16-float panel is two registers:
+ * values and loads NV weight vectors. Blocking: rows in blocks whose slice of the input (rows by
+ * KC) stays in L2 while every panel group runs over it (row_block_count), input channels in equal
+ * blocks of at most KC. The tile shape is chosen per instruction set at run time: AVX-512 6 x 4
+ * panels, or 8 x 3, 12 x 2, 24 x 1 where fewer panels remain (about 24 accumulators of 32
+ * registers, so narrow outputs such as 24 or 40 channels still keep both FMA units busy);
+ * AVX2+FMA 6 x 1 (a 16-float panel is two registers:
  * 12 of 16, written with intrinsics; remainders in tiles of 2-5 rows; a last panel of at most 8
  * channels as 12 x one register); portable 2 x 1 (4-float vectors). Tasks are row blocks and, when
  * rows are few (late stages, batch 1), equal runs of panels as well, handed to threads dynamically;
@@ -18,6 +19,7 @@
  * thread count or on which thread ran which task. */
 #include <omp.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kernels/vec16.h"
 
@@ -362,13 +364,40 @@ static int empty_sum(const gemm_job *g, int c0, int c1) {
   return 1;
 }
 
-/* Row blocks for `rows` rows: about MC rows each, up to 1.5 MC (late stages at batch 1: 100
- * rows as two blocks of 50 streamed the weights twice; as one block, one thread, in-process
- * A/B: 100 x 2304 -> 384 and 100 x 1392 -> 232 0.89-0.98 of the time, 100 x 384 -> 2304
- * 0.97-0.99). */
-static int64_t row_block_count(int64_t rows) {
-  int64_t blocks = (rows + MC / 2) / MC;
-  return blocks > 0 ? blocks : 1;
+/* The per-core L2 cache in bytes (glibc reads it from CPUID), 512 KiB where unknown. */
+static int64_t l2_bytes(void) {
+  static int64_t cached; /* 0: not yet read (a race only writes the same value twice) */
+  int64_t v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+  if (v) return v;
+#ifdef _SC_LEVEL2_CACHE_SIZE
+  v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+  if (v < (64 << 10)) v = 512 << 10;
+  __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+  return v;
+}
+
+/* Row blocks for `rows` rows. Every row block streams all the weights once: where a K block of
+ * them outgrows a quarter of the L2 (late stages: 361 x 640 -> 3840 has 4.9 MB a K block, read
+ * from L3 once per 90-row block), blocks are as few as keep their slice of A (rows x one K
+ * block) within half the L2; elsewhere (the weights stay in L2) about MC rows, up to 1.5 MC,
+ * many tasks for the threads. In-process A/B, one thread, 2 MiB L2 (blocks of up to 682 rows
+ * against about MC): 361 x 640 -> 3840 0.79 (AVX-512) / 0.86 (AVX2) of the time, 361 x 3840
+ * -> 640 0.93-0.96, 361 x 384 -> 2304 0.94-0.96; 100 rows as one block instead of two of 50:
+ * 100 x 2304 -> 384 and 100 x 1392 -> 232 0.89-0.98. */
+static int64_t row_block_count(int64_t rows, int cin, int cout) {
+  int nk = k_block_count(cin);
+  int64_t kc = nk > 0 ? (cin + nk - 1) / nk : 1, l2 = l2_bytes();
+  int64_t per = MC + MC / 2;
+  if (kc * cout * (int64_t)sizeof(float) > l2 / 4) {
+    int64_t fit = l2 / 2 / (kc * (int64_t)sizeof(float));
+    if (fit > per) per = fit;
+  } else if (rows <= per) {
+    return 1;
+  } else {
+    return (rows + MC / 2) / MC;
+  }
+  return rows > 0 ? (rows + per - 1) / per : 1;
 }
 
 /* The whole product, split over the OpenMP team. */
@@ -378,7 +407,7 @@ static void gemm(float *out, const float *in, const float *packed, const float *
   gemm_job g = {out, in, packed, bias, residual, rows, cin, cout, (cout + P - 1) / P, act};
   if (empty_sum(&g, 0, cout)) return;
   block_fn run = pick_block();
-  int64_t row_blocks = row_block_count(rows);
+  int64_t row_blocks = row_block_count(rows, cin, cout);
   int threads = omp_get_max_threads();
   /* few blocks (late stages): a multiple of the thread count, of equal size, so no thread
    * waits for a last odd block (5 blocks on 2 threads idle one a sixth of the time) */
@@ -417,7 +446,7 @@ void en_fast_gemm_panels(float *out, const float *in, const float *packed, const
   int c1 = p1 * P < cout ? p1 * P : cout;
   if (rows <= 0 || p0 >= p1 || empty_sum(&g, p0 * P, c1)) return;
   block_fn run = pick_block();
-  int64_t blocks = row_block_count(rows);
+  int64_t blocks = row_block_count(rows, cin, cout);
   for (int64_t rb = 0; rb < blocks; rb++)
     run(&g, rows * rb / blocks, rows * (rb + 1) / blocks, p0, p1);
 }
