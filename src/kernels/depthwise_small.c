@@ -17,8 +17,8 @@
 #if EN_X86_TARGETS
 EN_TARGET_AVX512 __attribute__((flatten)) static void small_task_avx512(
     float *out, const float *img, const float *w, const float *bias, const en_conv_desc *d,
-    int i, float *pool) {
-  small_task(out, img, w, bias, d, i, pool, EN_ISA_AVX512);
+    int i, float *pool, const float *next) {
+  small_task(out, img, w, bias, d, i, pool, EN_ISA_AVX512, next);
 }
 #endif
 
@@ -46,9 +46,12 @@ int en_fast_depthwise_small(float *out, const float *in, const float *w, const f
     int i1 = i0 + per < blocks ? i0 + per : blocks;
     int64_t image = (int64_t)b * d->h * d->w * d->cin, outs = (int64_t)b * d->oh * d->ow * d->cin;
     float *sums = pool ? pool + (int64_t)b * d->cin : NULL;
+    /* the next group's lines (same pixels, the next 64 bytes), during the first block */
+    const float *next = i1 < blocks ? in + image + (int64_t)i1 * lanes : NULL;
     for (int i = i0; i < i1; i++) {
-      if (isa == EN_ISA_AVX512) small_task_avx512(out + outs, in + image, w, bias, d, i, sums);
-      else en_small_task_avx2(out + outs, in + image, w, bias, d, i, sums);
+      const float *pf = i == i0 ? next : NULL;
+      if (isa == EN_ISA_AVX512) small_task_avx512(out + outs, in + image, w, bias, d, i, sums, pf);
+      else en_small_task_avx2(out + outs, in + image, w, bias, d, i, sums, pf);
     }
   }
   return 1;

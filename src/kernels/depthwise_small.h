@@ -52,10 +52,15 @@ static inline __attribute__((always_inline)) void fill(en_vec *tile, tile_shape 
 /* The block: K x K taps, stride S (constants), every output pixel four at a time. */
 static inline __attribute__((always_inline)) en_vec block_kernel(
     float *out, const en_vec *tile, tile_shape t, const float *w, en_vec bias,
-    const en_conv_desc *d, int c0, int skip, int lanes, int K, int S, int isa) {
+    const en_conv_desc *d, int c0, int skip, int lanes, int K, int S, int isa,
+    const float *next) {
   en_vec wv[7 * 7], sum = {0};
+  int64_t hw = (int64_t)d->h * d->w;
   for (int q = 0; q < K * K; q++) wv[q] = en_vload(w + (int64_t)q * d->cin + c0, lanes);
-  for (int oy = 0; oy < d->oh; oy++)
+  for (int oy = 0; oy < d->oh; oy++) {
+    if (next) /* the next task's input lines, a share per output row */
+      for (int64_t px = hw * oy / d->oh; px < hw * (oy + 1) / d->oh; px++)
+        __builtin_prefetch(next + px * d->cin, 0, 2);
     for (int ox = 0; ox < d->ow; ox += 4) {
       en_vec acc[4] = {bias, bias, bias, bias};
       for (int ky = 0; ky < K; ky++) {
@@ -73,14 +78,17 @@ static inline __attribute__((always_inline)) en_vec block_kernel(
           sum += acc[j];
         }
     }
+  }
   return sum;
 }
 
-/* One (image, block) task; pool: the image's (C) sums. */
+/* One (image, block) task; pool: the image's (C) sums; next: where the next task's input
+ * lines start (prefetched into L2 meanwhile), or NULL. */
 static inline __attribute__((always_inline)) void small_task(float *out, const float *img,
                                                              const float *w, const float *bias,
                                                              const en_conv_desc *d, int i,
-                                                             float *pool, int isa) {
+                                                             float *pool, int isa,
+                                                             const float *next) {
   en_vec tile[EN_DW_TILE];
   tile_shape t = shape_of(d);
   int c0, lanes, skip;
@@ -90,8 +98,9 @@ static inline __attribute__((always_inline)) void small_task(float *out, const f
   else fill(tile, t, img, d, c0, lanes);
 #define CASE(K, S)                                                                          \
   if (d->kernel == K && d->stride == S)                                                     \
-    sum = lanes == LANES ? block_kernel(out, tile, t, w, b, d, c0, skip, LANES, K, S, isa)  \
-                         : block_kernel(out, tile, t, w, b, d, c0, skip, lanes, K, S, isa); \
+    sum = lanes == LANES                                                                    \
+              ? block_kernel(out, tile, t, w, b, d, c0, skip, LANES, K, S, isa, next)       \
+              : block_kernel(out, tile, t, w, b, d, c0, skip, lanes, K, S, isa, next);      \
   else
   CASE(3, 1) CASE(3, 2) CASE(5, 1) CASE(5, 2) return;
 #undef CASE

@@ -8,7 +8,7 @@ EN_TARGET_AVX2 __attribute__((flatten)) void en_small_task_avx2(float *out, cons
                                                                 const float *w,
                                                                 const float *bias,
                                                                 const en_conv_desc *d, int i,
-                                                                float *pool) {
-  small_task(out, img, w, bias, d, i, pool, EN_ISA_AVX2);
+                                                                float *pool, const float *next) {
+  small_task(out, img, w, bias, d, i, pool, EN_ISA_AVX2, next);
 }
 #endif

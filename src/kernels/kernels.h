@@ -126,9 +126,10 @@ void en_fast_depthwise(float *out, const float *in, const float *w, const float 
  * nothing, where it does not apply (window not 3 or 5, stride not 1 or 2, image too big) */
 int en_fast_depthwise_small(float *out, const float *in, const float *w, const float *bias,
                             const en_conv_desc *d, float *pool);
-/* its AVX2 task (src/kernels/depthwise_small_avx2.c): 8-channel block i of one image */
+/* its AVX2 task (src/kernels/depthwise_small_avx2.c): 8-channel block i of one image; next:
+ * input lines to prefetch meanwhile, or NULL */
 void en_small_task_avx2(float *out, const float *img, const float *w, const float *bias,
-                        const en_conv_desc *d, int i, float *pool);
+                        const en_conv_desc *d, int i, float *pool, const float *next);
 /* One output row, channel blocks [i0, i1) of EN_LANES channels (the last block of C > EN_LANES
  * channels, when partial, covers channels C - EN_LANES .. C - 1 and writes only its new ones) */
 void en_fast_depthwise_row(float *out, const float *const *rows, const float *w,
