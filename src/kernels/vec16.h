@@ -82,12 +82,12 @@ static inline __attribute__((always_inline)) en_vec en_vactivate(en_vec v, en_ac
 
 #if EN_X86_TARGETS
 /* swish(x) = x / (1 + exp(-x)) with the ISA's own instructions, 16 vector operations (AVX-512;
- * AVX2: 15) where the portable en_vswish takes ~31 (the activation costs as much as the
+ * AVX2: 14) where the portable en_vswish takes ~31 (the activation costs as much as the
  * multiply-adds where the expand GEMM has few input channels): exp(-x) as vexp.h computes it, but
- * 2^k put in by vscalefps (AVX-512) or by adding to the bits the rounding trick leaves k in (AVX2),
- * and 1 / d from the hardware estimate refined by a Newton step (vrcp14ps: 2^-14; AVX-512) or x / d
- * by a divide (AVX2), so swish(x) is exactly x once exp(-x) vanishes (tests/test_kernels.c bounds
- * both against double). x is clamped to >= -87 for exp (AVX2: to [-87, 87]): 1 + exp(-x) and its
+ * 2^k put in by vscalefps (AVX-512) or by shifting the bits the rounding trick leaves k + 127 in
+ * (AVX2), and 1 / d from the hardware estimate refined by a Newton step (vrcp14ps: 2^-14;
+ * AVX-512) or x / d by a divide (AVX2), so swish(x) is exactly x once exp(-x) vanishes
+ * (tests/test_kernels.c bounds both against double). x is clamped to >= -87 for exp (AVX2: to [-87, 87]): 1 + exp(-x) and its
  * reciprocal stay finite and normal (x NaN: the clamp yields a number and the final x * r stays
  * NaN); above 87 exp(-x) may underflow to a subnormal or 0, which leaves 1 + exp(-x) = 1. Not
  * always_inline: they can only be inlined into functions compiled for their ISA (EN_TARGET_*),
@@ -121,11 +121,12 @@ static inline EN_TARGET_AVX512 void en_swish_avx512(__m512 *x, int n) {
 }
 
 static inline EN_TARGET_AVX2 void en_swish_avx2(__m256 *x, int n) {
-  __m256 one = _mm256_set1_ps(1.0f), shifter = _mm256_set1_ps(12582912.0f); /* 1.5 x 2^23 */
+  /* 1.5 x 2^23 + 127: adding it rounds to an integer, k + 127 in t's low mantissa bits */
+  __m256 one = _mm256_set1_ps(1.0f), shifter = _mm256_set1_ps(12582912.0f + 127.0f);
   __m256 u[4], t[4], p[4];
   for (int j = 0; j < n; j++)
     u[j] = _mm256_min_ps(_mm256_max_ps(x[j], _mm256_set1_ps(-87.0f)), _mm256_set1_ps(87.0f));
-  /* k = round(-u / ln 2) by the 1.5 x 2^23 trick: t's low mantissa bits hold it */
+  /* k = round(-u / ln 2) by the 1.5 x 2^23 trick: t's low mantissa bits hold k + 127 */
   for (int j = 0; j < n; j++)
     t[j] = _mm256_fmadd_ps(u[j], _mm256_set1_ps(-1.44269504088896341f), shifter);
   for (int j = 0; j < n; j++) {
@@ -141,11 +142,11 @@ static inline EN_TARGET_AVX2 void en_swish_avx2(__m256 *x, int n) {
   for (int j = 0; j < n; j++) p[j] = _mm256_fmadd_ps(p[j], u[j], _mm256_set1_ps(4.99988943e-1f));
   for (int j = 0; j < n; j++) p[j] = _mm256_fmadd_ps(p[j], u[j], _mm256_set1_ps(-9.99999702e-1f));
   for (int j = 0; j < n; j++) p[j] = _mm256_fmadd_ps(p[j], u[j], _mm256_set1_ps(1.00000012f));
-  /* 2^k = (bits(t) + 127) << 23: the shift drops all but k's low 9 bits, and k + 127 is in
-   * [1, 253] after the clamp */
+  /* 2^k = bits(t) << 23: the shift drops all but the low 9 bits of k + 127, which is in
+   * [1, 253] after the clamp (the bias in the shifter saves an integer add) */
   for (int j = 0; j < n; j++) {
-    __m256i e = _mm256_add_epi32(_mm256_castps_si256(t[j]), _mm256_set1_epi32(127));
-    p[j] = _mm256_fmadd_ps(p[j], _mm256_castsi256_ps(_mm256_slli_epi32(e, 23)), one); /* d */
+    __m256i e = _mm256_slli_epi32(_mm256_castps_si256(t[j]), 23);
+    p[j] = _mm256_fmadd_ps(p[j], _mm256_castsi256_ps(e), one); /* d */
   }
   /* a true divide: one operation where a reciprocal estimate and two Newton steps take six;
    * the 256-bit divider (throughput one per 3.5-5 cycles on Zen2/Intel) runs beside the ~15
