@@ -59,7 +59,7 @@ static int measure(const en_arch *a, int n, int h, int w, int threads, plan_size
     if (en_fuse_front(b, H, W)) {
       /* padding k / 2 bounds both modes' (the ring rows carry it as zero columns) */
       int k = b->kernel;
-      en_conv_desc d = {n,     H, W, b->mid_ch, b->mid_ch, k, b->stride, k / 2, k / 2,
+      en_conv_desc d = {n, H, W, b->mid_ch, b->mid_ch, k, b->stride, k / 2, k / 2,
                         en_conv_out(H, b->stride), en_conv_out(W, b->stride), 0};
       if (!mul4(k, W + 2 * k, b->mid_ch, threads, &t)) return 0; /* overflow check only */
       keep_max(&s->ring, en_expand_depthwise_scratch(&d, threads));

@@ -11,12 +11,12 @@
  * blocks of at most KC. The tile shape is chosen per instruction set at run time: AVX-512 6 x 4
  * panels, or 8 x 3, 12 x 2, 24 x 1 where fewer panels remain (about 24 accumulators of 32
  * registers, so narrow outputs such as 24 or 40 channels still keep both FMA units busy);
- * AVX2+FMA 6 x 1 (a 16-float panel is two registers:
- * 12 of 16, written with intrinsics; remainders in tiles of 2-5 rows; a last panel of at most 8
- * channels as 12 x one register); portable 2 x 1 (4-float vectors). Tasks are row blocks and, when
- * rows are few (late stages, batch 1), equal runs of panels as well, handed to threads dynamically;
- * every output element is computed by one thread in a fixed order, so results do not depend on the
- * thread count or on which thread ran which task. */
+ * AVX2+FMA 6 x 1 (a 16-float panel is two registers: 12 of 16, written with intrinsics;
+ * remainders in tiles of 2-5 rows; a last panel of at most 8 channels as 12 x one register);
+ * portable 2 x 1 (4-float vectors). Tasks are row blocks and, when rows are few (late stages,
+ * batch 1), equal runs of panels as well, handed to threads dynamically; every output element is
+ * computed by one thread in a fixed order, so results do not depend on the thread count or on
+ * which thread ran which task. */
 #include <omp.h>
 #include <string.h>
 #include <unistd.h>

@@ -87,11 +87,11 @@ static inline __attribute__((always_inline)) en_vec en_vactivate(en_vec v, en_ac
  * 2^k put in by vscalefps (AVX-512) or by shifting the bits the rounding trick leaves k + 127 in
  * (AVX2), and 1 / d from the hardware estimate refined by a Newton step (vrcp14ps: 2^-14;
  * AVX-512) or x / d by a divide (AVX2), so swish(x) is exactly x once exp(-x) vanishes
- * (tests/test_kernels.c bounds both against double). x is clamped to >= -87 for exp (AVX2: to [-87, 87]): 1 + exp(-x) and its
- * reciprocal stay finite and normal (x NaN: the clamp yields a number and the final x * r stays
- * NaN); above 87 exp(-x) may underflow to a subnormal or 0, which leaves 1 + exp(-x) = 1. Not
- * always_inline: they can only be inlined into functions compiled for their ISA (EN_TARGET_*),
- * which is where en_vact's constant isa leaves them.
+ * (tests/test_kernels.c bounds both against double). x is clamped to >= -87 for exp (AVX2: to
+ * [-87, 87]): 1 + exp(-x) and its reciprocal stay finite and normal (x NaN: the clamp yields a
+ * number and the final x * r stays NaN); above 87 exp(-x) may underflow to a subnormal or 0,
+ * which leaves 1 + exp(-x) = 1. Not always_inline: they can only be inlined into functions
+ * compiled for their ISA (EN_TARGET_*), which is where en_vact's constant isa leaves them.
  *
  * Written for n independent vectors at once, each step over all of them: one swish is a chain of
  * ~16 dependent operations (~65 cycles), and one at a time the out-of-order window holds too few to
@@ -149,7 +149,7 @@ static inline EN_TARGET_AVX2 void en_swish_avx2(__m256 *x, int n) {
     p[j] = _mm256_fmadd_ps(p[j], _mm256_castsi256_ps(e), one); /* d */
   }
   /* a true divide: one operation where a reciprocal estimate and two Newton steps take six;
-   * the 256-bit divider (throughput one per 3.5-5 cycles on Zen2/Intel) runs beside the ~15
+   * the 256-bit divider (throughput one per 3.5-5 cycles on Zen2/Intel) runs beside the ~13
    * other operations, which take longer on two vector ports. Measured, in-process A/B, B0 224
    * one thread, EFFNET_ISA=avx2: 0.90-0.94 of the time with the estimate (AVX-512's 512-bit
    * divide, one per 8-10 cycles, would be the bottleneck there: neutral, not used). */
