@@ -40,7 +40,10 @@ int en_fast_depthwise_small(float *out, const float *in, const float *w, const f
   int blocks = (d->cin + lanes - 1) / lanes, per = LANES / lanes;
   int groups = (blocks + per - 1) / per;
   int64_t tasks = (int64_t)d->n * groups;
-#pragma omp parallel for schedule(dynamic) if (tasks > 1)
+  /* contiguous runs of tasks per thread (static): a thread's next task is then the one whose
+   * lines it prefetched (in-process A/B, two threads: B0 0.91-0.98 of the time, B3 0.95-0.96,
+   * against a dynamic schedule) */
+#pragma omp parallel for schedule(static) if (tasks > 1)
   for (int64_t task = 0; task < tasks; task++) {
     int b = (int)(task / groups), i0 = (int)(task % groups) * per;
     int i1 = i0 + per < blocks ? i0 + per : blocks;
