@@ -2,8 +2,9 @@
  *
  * Each timed run is one forward of the whole batch, timed with CLOCK_MONOTONIC; the report
  * gives the median and the minimum. The median is what comparisons use (the minimum shows
- * what a quiet machine can reach). The last line of the text output always ends with
- * "median X ms", so scripts can take it with `tail -n 1`. */
+ * what a quiet machine can reach); --json adds every run's time in run order (runs_ms) for
+ * statistics of one's own. The last line of the text output always ends with "median X ms",
+ * so scripts can take it with `tail -n 1`. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@ typedef struct bench_args {
 
 typedef struct bench_result {
   double median_s, min_s, total_s; /* per batch; total over the timed runs */
+  double *run_s;                   /* each timed run, in run order (owned) */
   effnet_profile profile;
 } bench_result;
 
@@ -140,7 +142,9 @@ static int time_runs(effnet_model *m, const float *x, int n, int h, int w, float
   for (long r = 0; r < warmup; r++)
     if (effnet_model_forward(m, x, n, h, w, logits) != EFFNET_OK) goto fail;
   double *t = malloc((size_t)runs * sizeof *t);
-  if (!t) {
+  res->run_s = malloc((size_t)runs * sizeof *res->run_s);
+  if (!t || !res->run_s) {
+    free(t);
     fprintf(stderr, "effnet bench: out of memory\n");
     return 1;
   }
@@ -152,7 +156,7 @@ static int time_runs(effnet_model *m, const float *x, int n, int h, int w, float
       free(t);
       goto fail;
     }
-    t[r] = now_s() - t0;
+    t[r] = res->run_s[r] = now_s() - t0;
     res->total_s += t[r];
   }
   if (profile) {
@@ -238,6 +242,9 @@ static void print_json(const char *name, int random, int n, int h, int w, int th
          name, random ? "random" : "file", n, threads, h, w, (long long)macs * n, (long long)macs, runs, warmup,
          1e3 * r->median_s, 1e3 * r->min_s, n / r->median_s, flops / r->median_s / 1e9,
          peak_rss_mib() * 1024.0, effnet_kernel_isa());
+  printf(", \"runs_ms\": [");
+  for (long i = 0; i < runs; i++) printf("%s%.6f", i ? ", " : "", 1e3 * r->run_s[i]);
+  printf("]");
   if (profile) {
     const effnet_profile *p = &r->profile;
     double ops_s = 0;
@@ -290,6 +297,8 @@ int cli_bench(int argc, char **argv) {
     effnet_model_free(m);
     return 2;
   }
+  bench_result res;
+  memset(&res, 0, sizeof res);
   size_t count = (size_t)batch * 3 * (size_t)h * (size_t)w;
   float *x = malloc(count * sizeof *x);
   float *logits = malloc((size_t)batch * spec->num_classes * sizeof *logits);
@@ -302,8 +311,6 @@ int cli_bench(int argc, char **argv) {
   effnet_model_set_threads(m, (int)threads);
   int shown_threads = threads > 0 ? (int)threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
 
-  bench_result res;
-  memset(&res, 0, sizeof res);
   rc = time_runs(m, x, (int)batch, (int)h, (int)w, logits, warmup, runs, a.profile, &res);
   if (rc) goto done;
   const char *name = spec->name;
@@ -315,6 +322,7 @@ int cli_bench(int argc, char **argv) {
                (int)batch, (int)h, (int)w, shown_threads, info.macs, warmup, runs, &res,
                a.profile);
 done:
+  free(res.run_s);
   free(x);
   free(logits);
   effnet_model_free(m);
