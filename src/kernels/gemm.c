@@ -183,6 +183,51 @@ EN_TARGET_AVX512 __attribute__((flatten)) static void block_avx512(const gemm_jo
  * that kernel ran at 4-5 GFLOP/s. Same blocking and per-element order as tile(). */
 /* MR rows (a constant after inlining) of panel p, input channels [k0, k0 + kc); nh (a
  * constant) 8-float halves of the panel: 2, or 1 for a last panel of at most 8 channels. */
+/* c[0..nh) += a[0..kc) . b (kc rows of a packed panel) for a tile of one row: its nh
+ * multiply-add chains alone would leave the FMA units idle most of the time (4-cycle latency,
+ * two units), so input channels take turns over four partial sums per register, added at the
+ * end. In-process A/B, weights not in L2: 1 x 1280 / 1536 / 2560 -> 1000 0.90-0.94 of the
+ * time (one or two threads). */
+static inline EN_TARGET_AVX2 __attribute__((always_inline)) void one_row_avx2(
+    __m256 *c, const float *a, const float *b, int kc, int nh) {
+  __m256 s[8];
+  for (int j = 0; j < 8; j++) s[j] = _mm256_setzero_ps();
+  int k = 0;
+  for (; k + 4 <= kc; k += 4)
+    for (int u = 0; u < 4; u++) {
+      __m256 x = _mm256_broadcast_ss(a + k + u);
+      s[2 * u] = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + (int64_t)(k + u) * P), s[2 * u]);
+      if (nh == 2)
+        s[2 * u + 1] =
+            _mm256_fmadd_ps(x, _mm256_loadu_ps(b + (int64_t)(k + u) * P + 8), s[2 * u + 1]);
+    }
+  for (; k < kc; k++) {
+    __m256 x = _mm256_broadcast_ss(a + k);
+    s[0] = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + (int64_t)k * P), s[0]);
+    if (nh == 2) s[1] = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + (int64_t)k * P + 8), s[1]);
+  }
+  for (int h = 0; h < nh; h++)
+    c[h] = _mm256_add_ps(c[h], _mm256_add_ps(_mm256_add_ps(s[h], s[2 + h]),
+                                             _mm256_add_ps(s[4 + h], s[6 + h])));
+}
+
+/* c[nh r + h] += a[r K + k] . b[k P + 8 h] over the kc input channels, mr rows. Unrolled:
+ * the loop's pointer updates and branch compete with the multiply-adds for ports; in-process
+ * A/B 0.88-0.98 of the time on B0-B3 shapes (8 no better; AVX-512's tile() is 1.5-20 % slower
+ * unrolled). */
+static inline EN_TARGET_AVX2 __attribute__((always_inline)) void rows_k_avx2(
+    __m256 *c, const float *a, const float *b, int kc, int K, int mr, int nh) {
+#pragma GCC unroll 4
+  for (int k = 0; k < kc; k++, a++, b += P) {
+    __m256 w0 = _mm256_loadu_ps(b), w1 = nh == 2 ? _mm256_loadu_ps(b + 8) : w0;
+    for (int r = 0; r < mr; r++) {
+      __m256 x = _mm256_broadcast_ss(a + (int64_t)r * K);
+      c[nh * r] = _mm256_fmadd_ps(x, w0, c[nh * r]);
+      if (nh == 2) c[2 * r + 1] = _mm256_fmadd_ps(x, w1, c[2 * r + 1]);
+    }
+  }
+}
+
 static inline EN_TARGET_AVX2 __attribute__((always_inline)) void tile_avx2(const gemm_job *g,
                                                                            int64_t i, int mr,
                                                                            int p, int k0, int kc,
@@ -197,18 +242,10 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void tile_avx2(const
     if (nh == 2) c[2 * r + 1] = k0 ? en_load8(o + r * g->cout + 8, n1, m1) : _mm256_setzero_ps();
   }
   const float *a = g->in + i * K + k0, *b = g->packed + ((int64_t)p * K + k0) * P;
-  /* unrolled: the loop's pointer updates and branch compete with the multiply-adds for ports;
-   * in-process A/B 0.88-0.98 of the time on B0-B3 shapes (8 no better; AVX-512's tile() is
-   * 1.5-20 % slower unrolled) */
-#pragma GCC unroll 4
-  for (int k = 0; k < kc; k++, a++, b += P) {
-    __m256 w0 = _mm256_loadu_ps(b), w1 = nh == 2 ? _mm256_loadu_ps(b + 8) : w0;
-    for (int r = 0; r < mr; r++) {
-      __m256 x = _mm256_broadcast_ss(a + (int64_t)r * K);
-      c[nh * r] = _mm256_fmadd_ps(x, w0, c[nh * r]);
-      if (nh == 2) c[2 * r + 1] = _mm256_fmadd_ps(x, w1, c[2 * r + 1]);
-    }
-  }
+  if (mr == 1) /* one row (a batch-1 classifier) */
+    one_row_avx2(c, a, b, kc, nh);
+  else
+    rows_k_avx2(c, a, b, kc, K, mr, nh);
   for (int j = 0; j < nh * mr; j++) acc[j] = c[j];
   if (k0 + kc == K) { /* the last input channels: bias, activation, residual */
     if (g->bias) {
