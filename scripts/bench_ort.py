@@ -442,7 +442,9 @@ def render(rows, thread_counts, results, checks, args, started, versions, ort_ba
         "torchvision models, seeded random (BN calibrated)"))
     lines.append("- method: %d alternation(s), one process per engine per measurement, order "
                  "flipped every repeat; each process: warm-up, then timed runs of one batch; "
-                 "table: median of the per-process medians (ms per batch), peak RSS (VmHWM) of "
+                 "table: median of the per-process medians (ms per batch); paired: each "
+                 "repeat's effnet median over the ORT median measured next to it, their median "
+                 "and range (the spread is this machine's noise); peak RSS (VmHWM) of "
                  "the process (max over repeats). ORT: intra_op_num_threads=T, inter_op 1, "
                  "sequential, graph optimisation ALL. ORT's process includes the Python "
                  "interpreter and NumPy: %.0f MiB after `import numpy, onnxruntime` alone."
@@ -450,9 +452,9 @@ def render(rows, thread_counts, results, checks, args, started, versions, ort_ba
     if args.note:
         lines.append("- %s" % args.note)
     lines.append("")
-    lines.append("| row | threads | ORT ms | effnet ms | effnet / ORT | ORT GFLOP/s | "
+    lines.append("| row | threads | ORT ms | effnet ms | effnet / ORT | paired | ORT GFLOP/s | "
                  "effnet GFLOP/s | ORT RSS MiB | effnet RSS MiB |")
-    lines.append("|---|---|---|---|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         rid, tv_name, res, batch = row[:4]
         label = "%s %d, batch %d" % (tv_name.replace("efficientnet_", "").upper(), res, batch)
@@ -461,9 +463,12 @@ def render(rows, thread_counts, results, checks, args, started, versions, ort_ba
             e = results[(rid, t, "effnet")]
             om = statistics.median(d["median_ms"] for d in o)
             em = statistics.median(d["median_ms"] for d in e)
+            pairs = [x["median_ms"] / y["median_ms"] for x, y in zip(e, o)]
             macs = e[0]["macs"]  # per batch, from effnet_spec_describe
-            lines.append("| %s | %d | %s | %s | %.2f | %.1f | %.1f | %.0f | %.0f |" % (
+            lines.append("| %s | %d | %s | %s | %.2f | %.2f (%.2f-%.2f) | %.1f | %.1f | %.0f "
+                         "| %.0f |" % (
                 label, t, fmt_ms(om, batch), fmt_ms(em, batch), em / om,
+                statistics.median(pairs), min(pairs), max(pairs),
                 2e-6 * macs / om, 2e-6 * macs / em,
                 max(d["rss_mib"] for d in o), max(d["rss_mib"] for d in e)))
     lines.append("")
