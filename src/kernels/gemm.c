@@ -235,7 +235,7 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void tile_avx2(const
   int K = g->cin, col = p * P, left = g->cout - col, lanes = left < P ? left : P;
   int n0 = lanes < 8 ? lanes : 8, n1 = lanes - n0; /* lanes in each half */
   __m256i m0 = en_lane_mask8(n0), m1 = en_lane_mask8(n1);
-  __m256 c[12]; /* c never has its address taken: it stays in registers */
+  __m256 c[12], acc[12]; /* c never has its address taken: it stays in registers */
   float *o = g->out + i * g->cout + col;
   for (int r = 0; r < mr; r++) {
     c[nh * r] = k0 ? en_load8(o + r * g->cout, n0, m0) : _mm256_setzero_ps();
@@ -246,32 +246,29 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void tile_avx2(const
     one_row_avx2(c, a, b, kc, nh);
   else
     rows_k_avx2(c, a, b, kc, K, mr, nh);
-  /* row by row from the accumulators, bias, activation and residual on the last input
-   * channels (copying all of them to an array first kept that array on the stack: 12 stores
-   * and reloads a tile; in-process A/B, one thread: 0.87-0.95 of the time where K is 16-80,
-   * same where it is large; whole B0 224 and B3 300 0.98-0.99, bit-identical) */
-  int last = k0 + kc == K;
-  __m256 b0 = _mm256_setzero_ps(), b1 = b0;
-  if (last && g->bias) {
-    b0 = en_load8(g->bias + col, n0, m0);
-    if (nh == 2) b1 = en_load8(g->bias + col + 8, n1, m1);
-  }
-  const float *res = last && g->residual ? g->residual + i * g->cout + col : NULL;
-  for (int r = 0; r < mr; r++) {
-    __m256 h[2];
-    h[0] = c[nh * r];
-    h[1] = nh == 2 ? c[nh * r + 1] : h[0];
-    if (last) {
-      h[0] = _mm256_add_ps(h[0], b0);
-      if (nh == 2) h[1] = _mm256_add_ps(h[1], b1);
-      en_act_avx2(h, nh, g->act);
-      if (res) {
-        h[0] = _mm256_add_ps(h[0], en_load8(res + r * g->cout, n0, m0));
-        if (nh == 2) h[1] = _mm256_add_ps(h[1], en_load8(res + r * g->cout + 8, n1, m1));
+  for (int j = 0; j < nh * mr; j++) acc[j] = c[j];
+  if (k0 + kc == K) { /* the last input channels: bias, activation, residual */
+    if (g->bias) {
+      __m256 b0 = en_load8(g->bias + col, n0, m0);
+      __m256 b1 = nh == 2 ? en_load8(g->bias + col + 8, n1, m1) : b0;
+      for (int r = 0; r < mr; r++) {
+        acc[nh * r] = _mm256_add_ps(acc[nh * r], b0);
+        if (nh == 2) acc[2 * r + 1] = _mm256_add_ps(acc[2 * r + 1], b1);
       }
     }
-    en_store8(o + r * g->cout, h[0], n0, m0);
-    if (nh == 2) en_store8(o + r * g->cout + 8, h[1], n1, m1);
+    en_act_avx2(acc, nh * mr, g->act);
+    if (g->residual) {
+      const float *res = g->residual + i * g->cout + col;
+      for (int r = 0; r < mr; r++) {
+        acc[nh * r] = _mm256_add_ps(acc[nh * r], en_load8(res + r * g->cout, n0, m0));
+        if (nh == 2)
+          acc[2 * r + 1] = _mm256_add_ps(acc[2 * r + 1], en_load8(res + r * g->cout + 8, n1, m1));
+      }
+    }
+  }
+  for (int r = 0; r < mr; r++) {
+    en_store8(o + r * g->cout, acc[nh * r], n0, m0);
+    if (nh == 2) en_store8(o + r * g->cout + 8, acc[2 * r + 1], n1, m1);
   }
 }
 
