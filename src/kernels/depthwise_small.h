@@ -70,8 +70,8 @@ static inline __attribute__((always_inline)) en_vec pixel_group(
 
 /* The block: K x K taps, stride S (constants), each row's output pixels in groups of four and
  * a last group of 1-3 (a 10-pixel row used to compute 12). With the sums in a tree and the
- * swish's copies fixed (vec16.h), in-process A/B, one thread: AVX-512 0.92-0.96 of the time at
- * 7x7 to 19x19, AVX2 0.87-0.96. */
+ * swish's copies fixed (vec16.h), one thread, builds alternated: AVX2 0.84-0.92 of the time
+ * at 7x7 to 19x19, AVX-512 0.95-1.02. */
 static inline __attribute__((always_inline)) en_vec block_kernel(
     float *out, const en_vec *tile, tile_shape t, const float *w, en_vec bias,
     const en_conv_desc *d, int c0, int skip, int lanes, int K, int S, int isa,

@@ -186,8 +186,8 @@ EN_TARGET_AVX512 __attribute__((flatten)) static void block_avx512(const gemm_jo
 /* c[0..nh) += a[0..kc) . b (kc rows of a packed panel) for a tile of one row: its nh
  * multiply-add chains alone would leave the FMA units idle most of the time (4-cycle latency,
  * two units), so input channels take turns over four partial sums per register, added at the
- * end. In-process A/B, weights not in L2: 1 x 1280 / 1536 / 2560 -> 1000 0.90-0.94 of the
- * time (one or two threads). */
+ * end. 1 x 1280 -> 1000, one thread, builds alternated: 0.87 of the time (in-process A/B,
+ * weights not in L2: 1536 / 2560 -> 1000 0.90-0.94, one or two threads). */
 static inline EN_TARGET_AVX2 __attribute__((always_inline)) void one_row_avx2(
     __m256 *c, const float *a, const float *b, int kc, int nh) {
   __m256 s[8];
@@ -489,9 +489,9 @@ static void gemm(float *out, const float *in, const float *packed, const float *
   int splits = row_blocks >= want ? 1 : (int)((want + row_blocks - 1) / row_blocks);
   if (splits > g.panels) splits = g.panels;
   /* parts of equal panel counts where a few more of them make it so (5 panels in 2 parts of
-   * 2 and 3 left one thread idle for a sixth of the product; two threads, in-process A/B:
-   * 196 x 672 -> 112 0.87 of the time, 196 x 480 -> 112 0.89, 196 x 480 -> 80 0.96; whole
-   * B0 and B3 0.97-1.0). Not on AVX-512, whose tiles span up to four panels: B0 1.05 there. */
+   * 2 and 3 left one thread idle for a sixth of the product; two threads, builds alternated:
+   * 196 x 672 -> 112 0.89 of the time, 196 x 480 -> 112 and -> 80 0.87; whole B0 and B3
+   * within noise). Not on AVX-512, whose tiles span up to four panels: B0 1.05 there. */
   if (en_isa() != EN_ISA_AVX512)
     for (int s = splits; s <= 4 * splits && s <= g.panels; s++)
       if (g.panels % s == 0) {
