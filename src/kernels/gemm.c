@@ -181,8 +181,6 @@ EN_TARGET_AVX512 __attribute__((flatten)) static void block_avx512(const gemm_jo
  * generic 16-float vectors of tile() in registers only where they are one (AVX-512): compiled
  * for AVX2 it moves every accumulator through the stack and general registers each step, and
  * that kernel ran at 4-5 GFLOP/s. Same blocking and per-element order as tile(). */
-/* MR rows (a constant after inlining) of panel p, input channels [k0, k0 + kc); nh (a
- * constant) 8-float halves of the panel: 2, or 1 for a last panel of at most 8 channels. */
 /* c[0..nh) += a[0..kc) . b (kc rows of a packed panel) for a tile of one row: its nh
  * multiply-add chains alone would leave the FMA units idle most of the time (4-cycle latency,
  * two units), so input channels take turns over four partial sums per register, added at the
@@ -228,6 +226,8 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void rows_k_avx2(
   }
 }
 
+/* MR rows (a constant after inlining) of panel p, input channels [k0, k0 + kc); nh (a
+ * constant) 8-float halves of the panel: 2, or 1 for a last panel of at most 8 channels. */
 static inline EN_TARGET_AVX2 __attribute__((always_inline)) void tile_avx2(const gemm_job *g,
                                                                            int64_t i, int mr,
                                                                            int p, int k0, int kc,
