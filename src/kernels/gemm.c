@@ -107,7 +107,8 @@ static inline __attribute__((always_inline)) void tile(const gemm_job *g, int64_
   }
   for (int r = 0; r < mr; r++)
     for (int v = 0; v < nv; v++)
-      acc[r][v] = first ? (en_vec){0} : en_vload(g->out + (i + r) * g->cout + (p + v) * P, lanes[v]);
+      acc[r][v] = first ? (en_vec){0}
+                        : en_vload(g->out + (i + r) * g->cout + (p + v) * P, lanes[v]);
   const float *a = g->in + i * K + k0;
   const float *b = g->packed + ((int64_t)p * K + k0) * P;
   int64_t panel = (int64_t)K * P;
