@@ -186,13 +186,27 @@ EN_TARGET_AVX512 __attribute__((flatten)) static void block_avx512(const gemm_jo
  * multiply-add chains alone would leave the FMA units idle most of the time (4-cycle latency,
  * two units), so input channels take turns over four partial sums per register, added at the
  * end. 1 x 1280 -> 1000, one thread, builds alternated: 0.87 of the time (in-process A/B,
- * weights not in L2: 1536 / 2560 -> 1000 0.90-0.94, one or two threads). */
+ * weights not in L2: 1536 / 2560 -> 1000 0.90-0.94, one or two threads).
+ * Each weight is read once, so the panel streams from L3 or memory: the line ONE_ROW_AHEAD lines
+ * on is prefetched at every step, running on into the next panel's lines (`next`, or NULL) for
+ * the last ones. The hardware prefetcher alone, restarting at every panel (they lie K lines
+ * apart), got 9-12 GB/s of the 15-20 one core reads (1 x 1280 -> 1000 from 16 copies of the
+ * weights in turn: 0.78-0.85 of the time with 64 lines, 48 and 192 less good, the whole next
+ * panel at the start of the tile as the many-row tiles do no better than nothing). */
+#define ONE_ROW_AHEAD 64
 static inline EN_TARGET_AVX2 __attribute__((always_inline)) void one_row_avx2(
-    __m256 *c, const float *a, const float *b, int kc, int nh) {
+    __m256 *c, const float *a, const float *b, int kc, int nh, const float *next) {
   __m256 s[8];
   for (int j = 0; j < 8; j++) s[j] = _mm256_setzero_ps();
   int k = 0;
-  for (; k + 4 <= kc; k += 4)
+  for (; k + 4 <= kc; k += 4) {
+    for (int u = 0; u < 4; u++) {
+      int64_t ahead = k + u + ONE_ROW_AHEAD;
+      const float *line = ahead < kc                 ? b + ahead * P
+                          : next && ahead < 2 * kc ? next + (ahead - kc) * P
+                                                   : NULL;
+      if (line) __builtin_prefetch(line, 0, 3);
+    }
     for (int u = 0; u < 4; u++) {
       __m256 x = _mm256_broadcast_ss(a + k + u);
       s[2 * u] = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + (int64_t)(k + u) * P), s[2 * u]);
@@ -200,6 +214,7 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void one_row_avx2(
         s[2 * u + 1] =
             _mm256_fmadd_ps(x, _mm256_loadu_ps(b + (int64_t)(k + u) * P + 8), s[2 * u + 1]);
     }
+  }
   for (; k < kc; k++) {
     __m256 x = _mm256_broadcast_ss(a + k);
     s[0] = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + (int64_t)k * P), s[0]);
@@ -244,7 +259,7 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void tile_avx2(const
   }
   const float *a = g->in + i * K + k0, *b = g->packed + ((int64_t)p * K + k0) * P;
   if (mr == 1) /* one row (a batch-1 classifier) */
-    one_row_avx2(c, a, b, kc, nh);
+    one_row_avx2(c, a, b, kc, nh, p + 1 < g->panels ? b + (int64_t)K * P : NULL);
   else
     rows_k_avx2(c, a, b, kc, K, mr, nh);
   for (int j = 0; j < nh * mr; j++) acc[j] = c[j];
@@ -304,8 +319,9 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void tile_rows_avx2(
  * 96 -> 24 ran at 57 GFLOP/s, 69 this way; 784 x 144 -> 40 62 -> 76). */
 static inline EN_TARGET_AVX2 __attribute__((always_inline)) void rows_avx2(
     const gemm_job *g, int64_t r0, int64_t r1, int p, int k0, int kc, int nh) {
-  /* the next panel's weights for these input channels (one line each), a share per tile */
-  const float *next = g->prefetch && p + 1 < g->panels
+  /* the next panel's weights for these input channels (one line each), a share per tile (a
+   * single row streams them itself: one_row_avx2) */
+  const float *next = g->prefetch && p + 1 < g->panels && r1 - r0 > 1
                           ? g->packed + ((int64_t)(p + 1) * g->cin + k0) * P
                           : NULL;
   int share = prefetch_share(kc, r1 - r0, 6), done = 0;
