@@ -98,8 +98,8 @@ static effnet_status check_input(effnet_model *m, const float *input, int n, int
  * image, for the fast kernels only (the reference path stays the plain oracle), without a
  * feature hook (it sees whole-batch tensors) or profiling (per-op times of one team). B0 224,
  * batch 8, two threads: 4-6 % faster than the batch path (same process, alternating); one
- * lane on one thread (images one at a time) was 3-6 % slower than the batch, so not used.
- * 0: the batch path. */
+ * lane on one thread (images one at a time) was 3-6 % slower than the batch, so one thread
+ * runs lanes only for the split batch (split_block). 0: the batch path. */
 static int lane_count(const effnet_model *m, int n) {
   if (m->threads < 2 || n < m->threads || m->hook || m->profiling) return 0;
   return m->kernels == &en_kernels_fast ? m->threads : 0;
@@ -121,6 +121,20 @@ static effnet_status prepare_lanes(effnet_model *m, int lanes, int h, int w) {
   return EFFNET_OK;
 }
 
+/* The block at which a batch of n is split (en_split_block) for the fast kernels, without a
+ * feature hook or profiling (as image lanes): 0 for none. The images run through the blocks
+ * before it as image lanes (one on one thread). B0 224, batch 8, split at block 9 against
+ * none, the two alternating in one process (30-60 rounds, median of per-round ratios): AVX2
+ * 0.95-0.96 on one thread (positions 5 to 12 alike; all 16 blocks per image 0.97), 0.96-0.98
+ * on two (against image lanes); AVX-512 0.98 and 0.99. B3 300, batch 4, one thread: 0.98-0.99.
+ * One thread's peak RSS went down (87 -> 64 MiB: the batch arena's early buffers are never
+ * touched), two threads' up (62 -> 69). */
+static int split_block(const effnet_model *m, int n, int h, int w) {
+  if (n < 2 || m->hook || m->profiling || m->kernels != &en_kernels_fast) return 0;
+  if (m->threads > 1 && !lane_count(m, n)) return 0;
+  return en_split_block(&m->arch, h, w);
+}
+
 effnet_status effnet_model_forward(effnet_model *m, const float *input, int n, int h, int w,
                                    float *logits) {
   if (!m) return EFFNET_E_ARGUMENT;
@@ -133,14 +147,24 @@ effnet_status effnet_model_forward(effnet_model *m, const float *input, int n, i
     if (st != EFFNET_OK) return st;
     m->folded_valid = 1;
   }
-  int lanes = lane_count(m, n);
-  st = lanes ? prepare_lanes(m, lanes, h, w)
-             : en_plan_prepare(&m->plan, &m->arch, n, h, w, m->threads, EN_MAX_ARENA_BYTES,
-                               &m->error);
+  int split = split_block(m, n, h, w), lanes = lane_count(m, n);
+  if (split && !lanes) lanes = 1;
+  st = lanes ? prepare_lanes(m, lanes, h, w) : EFFNET_OK;
+  if (st == EFFNET_OK && (!lanes || split))
+    st = en_plan_prepare(&m->plan, &m->arch, n, h, w, m->threads, EN_MAX_ARENA_BYTES, &m->error);
   if (st != EFFNET_OK) return st;
-  en_forward_args args = {&m->arch,         &m->folded, m->kernels,  &m->plan,
-                          lanes ? m->lanes : NULL, lanes, n,        m->arch.spec.padding,
-                          m->hook,          m->hook_user, m->profiling ? &m->profile : NULL};
+  en_forward_args args = {&m->arch,
+                          &m->folded,
+                          m->kernels,
+                          &m->plan,
+                          lanes ? m->lanes : NULL,
+                          lanes,
+                          n,
+                          split,
+                          m->arch.spec.padding,
+                          m->hook,
+                          m->hook_user,
+                          m->profiling ? &m->profile : NULL};
   int previous = omp_get_max_threads();
   omp_set_num_threads(m->threads);
   en_forward(&args, input, logits);

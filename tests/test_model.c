@@ -209,6 +209,39 @@ static void test_image_lanes(void) {
   free(x);
 }
 
+/* On one thread a batch is split (en_split_block): each image through the early blocks alone,
+ * the late ones for the whole batch; a feature hook forces the plain batch path. Same logits,
+ * with the split inside the network. B0 224 splits at block 9 (14 x 14, 112 channels: from
+ * there on a block's weights outweigh one image's activations); at 512 x 512 only the head
+ * and the classifier run for the whole batch. */
+static void test_batch_split(void) {
+  effnet_spec s;
+  effnet_model *b0 = NULL;
+  CHECK(effnet_spec_from_name(&s, "b0", NULL) == EFFNET_OK);
+  CHECK(effnet_model_create(&b0, &s, 3, NULL) == EFFNET_OK);
+  CHECK_EQ_INT(en_split_block(&b0->arch, 224, 224), 9);
+  CHECK_EQ_INT(b0->arch.blocks[9].in_ch, 112);
+  CHECK_EQ_INT(en_split_block(&b0->arch, 512, 512), b0->arch.num_blocks);
+  effnet_model_free(b0);
+  effnet_model *m = tiny(EFFNET_FAMILY_B, 5, 9);
+  int n = 3, h = 57, w = 50, calls = 0, at = en_split_block(&m->arch, h, w);
+  CHECK_MSG(at > 0 && at < m->arch.num_blocks, "split at %d of %d", at, m->arch.num_blocks);
+  float *x = random_input(n, h, w, 23), split[15], batch[15];
+  effnet_model_set_feature_hook(m, count_hook, &calls);
+  CHECK(effnet_model_forward(m, x, n, h, w, batch) == EFFNET_OK);
+  CHECK(calls > 0);
+  effnet_model_set_feature_hook(m, NULL, NULL);
+  for (int threads = 1; threads <= 2; threads++) { /* two: the early blocks as image lanes */
+    CHECK(effnet_model_set_threads(m, threads) == EFFNET_OK);
+    CHECK(effnet_model_forward(m, x, n, h, w, split) == EFFNET_OK);
+    CHECK_EQ_INT(m->lane_count, threads); /* one thread: lanes only for the split */
+    CHECK_MSG(max_rel(split, batch, 15) < 1e-6, "split vs batch on %d threads: %g", threads,
+              max_rel(split, batch, 15));
+  }
+  effnet_model_free(m);
+  free(x);
+}
+
 /* The profile's multiply-adds must add up to the analytic count (per image, times batch). */
 static void test_profile(void) {
   effnet_model *m = tiny(EFFNET_FAMILY_B, 5, 7);
@@ -344,6 +377,7 @@ int main(void) {
   test_round_trips();
   test_invariances();
   test_image_lanes();
+  test_batch_split();
   test_profile();
   test_denormal_mode();
   test_forward_errors();

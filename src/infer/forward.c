@@ -1,6 +1,7 @@
 /* The inference forward pass over the planned arena (NHWC). */
 #include <omp.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "core/clones.h"
 #include "core/denormals.h"
@@ -139,15 +140,31 @@ static fmap run_block(const en_forward_args *a, const en_block *b, const en_fold
   return y;
 }
 
+/* Blocks [from, end) from x, alternating between the plan's ping and pong. */
+static fmap blocks(const en_forward_args *a, fmap x, int from, int end) {
+  const en_arch *arch = a->arch;
+  en_plan *p = a->plan;
+  for (int i = from; i < end; i++) {
+    const en_block *b = &arch->blocks[i];
+    float *out = x.data == p->ping ? p->pong : p->ping;
+    x = run_block(a, b, &a->weights->blocks[i], x, out);
+    if (i + 1 == arch->num_blocks || arch->blocks[i + 1].stage != b->stage) {
+      char name[32];
+      snprintf(name, sizeof name, "stage%d", b->stage + 1);
+      emit(a, name, &x);
+    }
+  }
+  return x;
+}
+
 /* The stem: a dense 3x3 conv from the packed weights (direct in the fast table). */
 static void stem(const en_forward_args *a, const en_conv_desc *d, const float *in, float *out) {
   a->kernels->dense(out, in, a->weights->stem_w, a->weights->stem_b, d, a->plan->im2col);
 }
 
-static void forward(const en_forward_args *a, const float *input, float *logits) {
+/* The stem and blocks [0, end): returns the last output (in the plan's ping or pong). */
+static fmap front(const en_forward_args *a, const float *input, int end) {
   const en_arch *arch = a->arch;
-  const en_folded *f = a->weights;
-  const en_kernels *k = a->kernels;
   en_plan *p = a->plan;
   fmap img = {p->ping, p->h, p->w, 3};
   TIMED(a, EFFNET_OP_LAYOUT, 0, to_nhwc(img.data, input, p->n, p->h, p->w));
@@ -156,16 +173,16 @@ static void forward(const en_forward_args *a, const float *input, float *logits)
         stem(a, &d, img.data, p->pong));
   fmap x = {p->pong, d.oh, d.ow, arch->stem_ch};
   emit(a, "stem", &x);
-  for (int i = 0; i < arch->num_blocks; i++) {
-    const en_block *b = &arch->blocks[i];
-    float *out = x.data == p->ping ? p->pong : p->ping;
-    x = run_block(a, b, &f->blocks[i], x, out);
-    if (i + 1 == arch->num_blocks || arch->blocks[i + 1].stage != b->stage) {
-      char name[32];
-      snprintf(name, sizeof name, "stage%d", b->stage + 1);
-      emit(a, name, &x);
-    }
-  }
+  return blocks(a, x, 0, end);
+}
+
+/* Blocks [from, num_blocks) from x, the head, pooling and the classifier. */
+static void back(const en_forward_args *a, fmap x, int from, float *logits) {
+  const en_arch *arch = a->arch;
+  const en_folded *f = a->weights;
+  const en_kernels *k = a->kernels;
+  en_plan *p = a->plan;
+  x = blocks(a, x, from, arch->num_blocks);
   int64_t rows = (int64_t)p->n * x.h * x.w;
   TIMED(a, EFFNET_OP_POINTWISE, rows * x.c * arch->head_ch,
         k->gemm(p->expanded, x.data, f->head_w, f->head_b, NULL, rows, x.c, arch->head_ch,
@@ -176,6 +193,36 @@ static void forward(const en_forward_args *a, const float *input, float *logits)
   TIMED(a, EFFNET_OP_LINEAR, (int64_t)p->n * arch->head_ch * arch->num_classes,
         k->gemm(logits, p->pool, f->fc_w, f->fc_b, NULL, p->n, arch->head_ch, arch->num_classes,
                 EN_ACT_NONE));
+}
+
+static void forward(const en_forward_args *a, const float *input, float *logits) {
+  back(a, front(a, input, a->arch->num_blocks), a->arch->num_blocks, logits);
+}
+
+/* The batch split at block a->split_at: each image through the stem and the blocks before it
+ * on its own, as image lanes (a->lane_count one-image arenas, a thread each), its output
+ * copied into the batch's arena; then the rest of the network on the whole batch (infer.h). */
+static void forward_split(const en_forward_args *a, const float *input, float *logits) {
+  int64_t image = (int64_t)3 * a->lanes[0].h * a->lanes[0].w;
+  fmap x = {0};
+#pragma omp parallel num_threads(a->lane_count) if (a->lane_count > 1)
+  {
+    omp_set_num_threads(1); /* this thread's kernels run serially */
+    en_forward_args one = *a;
+    one.plan = &a->lanes[omp_get_thread_num()];
+    en_fp_mode mode;
+    en_denormals_off(&mode);
+#pragma omp for schedule(dynamic)
+    for (int b = 0; b < a->plan->n; b++) {
+      fmap y = front(&one, input + b * image, a->split_at);
+      int64_t size = (int64_t)y.h * y.w * y.c;
+      memcpy(a->plan->ping + b * size, y.data, (size_t)size * sizeof(float));
+      if (b == 0) x = y; /* every image's has this shape */
+    }
+    en_denormals_back(&mode);
+  }
+  x.data = a->plan->ping;
+  back(a, x, a->split_at, logits);
 }
 
 static void forward_lanes(const en_forward_args *a, const float *input, float *logits) {
@@ -196,7 +243,7 @@ static void forward_lanes(const en_forward_args *a, const float *input, float *l
 }
 
 void en_forward(const en_forward_args *a, const float *input, float *logits) {
-  if (a->lanes) {
+  if (a->lanes && a->split_at == 0) {
     forward_lanes(a, input, logits);
     return;
   }
@@ -205,7 +252,8 @@ void en_forward(const en_forward_args *a, const float *input, float *logits) {
   if (previous > a->plan->threads) omp_set_num_threads(a->plan->threads);
   en_fp_mode mode;
   en_denormals_off(&mode); /* see core/denormals.h */
-  forward(a, input, logits);
+  if (a->split_at > 0) forward_split(a, input, logits);
+  else forward(a, input, logits);
   en_denormals_back(&mode);
   if (previous > a->plan->threads) omp_set_num_threads(previous);
 }

@@ -38,6 +38,14 @@ void en_folded_free(en_folded *f);
  * and rows are wide enough for a GEMM per row to be efficient. */
 int en_fuse_front(const en_block *b, int h, int w);
 
+/* Where a batch of h x w images is best split (en_forward): the first block from which on the
+ * batch runs layer by layer, each image having run on its own through the stem and the blocks
+ * before it; 0 for no split. Early blocks move megabytes of activations per image and read
+ * little weight (B0 224: 1.3-1.8 MB against 0.01-0.6 MB): run for a whole batch, the tensors
+ * between layers leave the L2 where one image's stay in it. Late blocks read more weight than
+ * activation (B0's 7 x 7 stage: 2.2 MB against 0.5 MB), which a batch reads once. */
+int en_split_block(const en_arch *arch, int h, int w);
+
 /* The activation arena for one input shape and thread count. */
 typedef struct en_plan {
   int n, h, w, threads;
@@ -65,6 +73,7 @@ typedef struct en_forward_args {
   en_plan *lanes;  /* image lanes (see en_forward): lane_count one-image arenas, or NULL */
   int lane_count;
   int batch;       /* images, when lanes is set */
+  int split_at;    /* > 0: the batch split there (en_split_block), lanes[0] its one-image arena */
   effnet_padding padding; /* SYMMETRIC or TF_SAME */
   effnet_feature_fn hook;
   void *hook_user;
@@ -76,7 +85,9 @@ typedef struct en_forward_args {
  * time (whichever thread is free takes the next), each through the whole network on one
  * thread with its own one-image arena, so threads never wait for each other inside a layer and
  * each image's activations stay in its core's cache. The results are those of the batch
- * path: every kernel computes an image's outputs the same way whatever else is in the batch. */
+ * path: every kernel computes an image's outputs the same way whatever else is in the batch.
+ * With split_at > 0, the lanes run only the stem and the blocks before split_at, and the rest
+ * runs on the whole batch in plan (see en_split_block). */
 void en_forward(const en_forward_args *args, const float *input, float *logits);
 
 #endif

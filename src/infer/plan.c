@@ -30,6 +30,29 @@ int en_fuse_front(const en_block *b, int h, int w) {
   return b->expand != 1 && w >= 8 && expanded >= (512 << 10) && b->in_ch * reread <= 8 * w;
 }
 
+/* Bytes of activations one image moves through block b (its input, the expanded tensor where
+ * it is not fused, the depthwise output and the block's output) and of the block's weights. */
+static void block_traffic(const en_block *b, int h, int w, int64_t *act, int64_t *weights) {
+  int64_t in = (int64_t)h * w, out = (int64_t)en_conv_out(h, b->stride) * en_conv_out(w, b->stride);
+  int64_t floats = in * b->in_ch + out * b->mid_ch + out * b->out_ch;
+  if (b->expand != 1 && !en_fuse_front(b, h, w)) floats += in * b->mid_ch;
+  *act = 4 * floats;
+  *weights = 4 * ((int64_t)b->in_ch * b->mid_ch * (b->expand != 1) +
+                  (int64_t)b->mid_ch * b->out_ch + 2 * (int64_t)b->mid_ch * b->se_ch);
+}
+
+int en_split_block(const en_arch *a, int h, int w) {
+  int H = en_conv_out(h, 2), W = en_conv_out(w, 2), i = 0;
+  for (; i < a->num_blocks; i++) {
+    int64_t act, weights;
+    block_traffic(&a->blocks[i], H, W, &act, &weights);
+    if (act < weights) break;
+    H = en_conv_out(H, a->blocks[i].stride);
+    W = en_conv_out(W, a->blocks[i].stride);
+  }
+  return i;
+}
+
 static int mul4(size_t a, size_t b, size_t c, size_t d, size_t *out) {
   size_t t;
   if (__builtin_mul_overflow(a, b, &t) || __builtin_mul_overflow(t, c, &t) ||
