@@ -93,6 +93,29 @@ static void test_conv(void) {
   }
 }
 
+/* Whether the fast depthwise (fused: with the expand) gives the same bits, outputs and pooled
+ * sums, on one thread and on three (images split in row bands, channel groups), as got and
+ * gpool from the default team. */
+static int same_on_1_and_3_threads(const en_conv_desc *d, const float *in, const float *w,
+                                   const float *bias, const float *got, const float *gpool,
+                                   int cin, const float *packed, const float *eb) {
+  size_t on = (size_t)d->n * d->oh * d->ow * d->cout, pn = (size_t)d->n * d->cout;
+  float *o = randv(on), *pool = randv(pn);
+  float *scratch = randv(packed ? en_expand_depthwise_scratch(d, 3) : 0);
+  int previous = omp_get_max_threads(), same = 1;
+  for (int threads = 1; threads <= 3; threads += 2) {
+    omp_set_num_threads(threads);
+    if (packed)
+      en_kernels_fast.expand_depthwise(o, pool, in, cin, packed, eb, w, bias, d, NULL, scratch);
+    else
+      en_kernels_fast.depthwise(o, in, w, bias, d, pool);
+    same = same && !memcmp(o, got, on * sizeof *o) && !memcmp(pool, gpool, pn * sizeof *pool);
+  }
+  omp_set_num_threads(previous);
+  free(o), free(pool), free(scratch);
+  return same;
+}
+
 static void test_depthwise(void) {
   for (int t = 0; t < 240; t++) {
     en_conv_desc d = random_desc(1);
@@ -109,6 +132,9 @@ static void test_depthwise(void) {
     CHECK_MSG(rel_err(b, a, out_n) < 1e-5, "depthwise n%d %dx%d c%d k%d s%d", d.n, d.h, d.w,
               d.cin, d.kernel, d.stride);
     CHECK_MSG(rel_err(pb, pa, (size_t)d.n * d.cin) < 1e-5, "depthwise pool c%d", d.cin);
+    CHECK_MSG(same_on_1_and_3_threads(&d, in, w, bias, b, pb, 0, NULL, NULL),
+              "depthwise n%d %dx%d c%d k%d s%d: thread count changes the result", d.n, d.h, d.w,
+              d.cin, d.kernel, d.stride);
     free(in), free(w), free(bias), free(a), free(b), free(pa), free(pb);
   }
 }
@@ -272,6 +298,9 @@ static void test_expand_depthwise(void) {
     CHECK_MSG(rel_err(b, a, on) < 1e-5, "expand+depthwise n%d %dx%d %d->%d k%d s%d act%d: %g",
               d.n, d.h, d.w, cin, mid, d.kernel, d.stride, d.act, rel_err(b, a, on));
     CHECK_MSG(rel_err(pb2, pa, (size_t)d.n * mid) < 1e-5, "expand+depthwise pool n%d c%d", d.n, mid);
+    CHECK_MSG(same_on_1_and_3_threads(&d, x, dw, db, b, pb2, cin, packed, eb),
+              "expand+depthwise n%d %dx%d %d->%d: thread count changes the result", d.n, d.h,
+              d.w, cin, mid);
     free(x), free(ew), free(eb), free(packed), free(dw), free(db), free(a), free(b), free(pa);
     free(pb2), free(expanded), free(scratch);
   }

@@ -9,10 +9,10 @@
  *
  * The whole-tensor kernel runs rows outer, every channel block of a row before the next row
  * (block by block over a whole image would read a 300 x 300 x 64 image four times). Tasks are
- * (image, row band): with fewer images than three per thread, images are split in bands whose
- * pooled sums are added in band order. Tasks go to threads dynamically (whichever is free: one
- * core of a shared machine is often slower for a while); no result depends on which
- * thread ran a task. */
+ * (image, row band): with fewer images than three per thread, images are split in bands, each
+ * row's pooled sums kept apart and added in row order, the order a whole image adds them in.
+ * Tasks go to threads dynamically (whichever is free: one core of a shared machine is often
+ * slower for a while); no result depends on the thread count or on which thread ran a task. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,10 +35,11 @@ DW_VARIANT(EN_TARGET_AVX512, avx512, EN_ISA_AVX512)
 #endif
 DW_VARIANT(, portable, EN_ISA_PORTABLE)
 
-/* Rows [y0, y1) of image b, channel blocks [i0, i1), straight from the input image. */
+/* Rows [y0, y1) of image b, channel blocks [i0, i1), straight from the input image; pool:
+ * the image's (C) sums, or with row_pool set each row's own (C) sums at pool + oy C. */
 static void image_rows(float *out, const float *in, const float *w, const float *bias,
                        const en_conv_desc *d, int b, int y0, int y1, int i0, int i1,
-                       float *pool) {
+                       float *pool, int row_pool) {
   const float *rows[EN_MAX_KERNEL];
   const float *img = in + (int64_t)b * d->h * d->w * d->cin;
   for (int oy = y0; oy < y1; oy++) {
@@ -48,7 +49,7 @@ static void image_rows(float *out, const float *in, const float *w, const float 
       rows[ky] = iy >= 0 && iy < d->h ? img + (int64_t)iy * d->w * d->cin : NULL;
     }
     en_fast_depthwise_row(out + (((int64_t)b * d->oh + oy) * d->ow) * d->cin, rows, w, bias, d,
-                          oy, pool, i0, i1);
+                          oy, pool && row_pool ? pool + (int64_t)oy * d->cin : pool, i0, i1);
   }
 }
 
@@ -62,25 +63,24 @@ void en_fast_depthwise(float *out, const float *in, const float *w, const float 
   int threads = omp_get_max_threads(), blocks = (d->cin + LANES - 1) / LANES;
   int bands = threads == 1 || d->n >= 3 * threads ? 1 : (3 * threads + d->n - 1) / d->n;
   if (bands > d->oh) bands = d->oh;
-  float *sums = NULL; /* (n, bands, C) pooled sums when images are split in bands */
-  if (pool && bands > 1 && !(sums = calloc((size_t)d->n * bands * d->cin, sizeof *sums)))
+  int64_t per_image = (int64_t)d->oh * d->cin;
+  float *sums = NULL; /* (n, oh, C): each row's pooled sums, when images are split in bands */
+  if (pool && bands > 1 && !(sums = calloc((size_t)(d->n * per_image), sizeof *sums)))
     bands = 1; /* no memory for them: whole images, fewer tasks */
-  if (pool && bands == 1) memset(pool, 0, (size_t)d->n * d->cin * sizeof *pool);
+  if (pool) memset(pool, 0, (size_t)d->n * d->cin * sizeof *pool);
   int64_t tasks = (int64_t)d->n * bands;
 #pragma omp parallel for schedule(dynamic) if (threads > 1 && tasks > 1)
   for (int64_t task = 0; task < tasks; task++) {
     int b = (int)(task / bands), part = (int)(task % bands);
     int y0 = (int)((int64_t)d->oh * part / bands), y1 = (int)((int64_t)d->oh * (part + 1) / bands);
-    float *s = !pool ? NULL : sums ? sums + task * d->cin : pool + (int64_t)b * d->cin;
-    image_rows(out, in, w, bias, d, b, y0, y1, 0, blocks, s);
+    float *s = !pool ? NULL : sums ? sums + b * per_image : pool + (int64_t)b * d->cin;
+    image_rows(out, in, w, bias, d, b, y0, y1, 0, blocks, s, sums != NULL);
   }
-  if (sums) {
-    for (int64_t i = 0; i < (int64_t)d->n * d->cin; i++) {
-      int64_t b = i / d->cin, c = i % d->cin;
-      float acc = 0.0f;
-      for (int part = 0; part < bands; part++) acc += sums[(b * bands + part) * d->cin + c];
-      pool[i] = acc;
-    }
+  if (sums) { /* rows in order, as image_rows adds them into one image's sums */
+    for (int b = 0; b < d->n; b++)
+      for (int oy = 0; oy < d->oh; oy++)
+        for (int c = 0; c < d->cin; c++)
+          pool[(int64_t)b * d->cin + c] += sums[b * per_image + (int64_t)oy * d->cin + c];
     free(sums);
   }
 }

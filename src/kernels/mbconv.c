@@ -8,8 +8,10 @@
  * ring of the last k expanded rows: before output row oy it expands the input rows that row
  * needs and that the ring lacks (one GEMM over that row's pixels, on the calling thread), then
  * runs the depthwise row from the ring. A band recomputes only the k - stride rows it shares with
- * the band above. SE pooling sums are kept per thread and added in thread order. */
+ * the band above. SE pooling sums are kept per thread and added in thread order (each image's
+ * channel has one writer), or, for images in bands, per row and added in row order. */
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/kernels.h"
@@ -65,8 +67,8 @@ static void zero_ring_padding(float *ring, const en_conv_desc *d) {
 
 /* Output rows [y0, y1) of image b, expanded channels in panels [p0, p1). ring: k rows of
  * (ring_width, mid), padding zeroed (only this group's columns are written and read); pool:
- * (n, mid) of this thread. */
-static void band(float *out, float *pool, const float *x, int cin, const float *ew,
+ * (n, mid) of this thread, or with row_pool set (n, oh, mid), each row's own sums. */
+static void band(float *out, float *pool, int row_pool, const float *x, int cin, const float *ew,
                  const float *eb, const float *dw, const float *db, const en_conv_desc *d, int b,
                  int y0, int y1, int p0, int p1, float *ring) {
   int k = d->kernel, mid = d->cin;
@@ -88,8 +90,11 @@ static void band(float *out, float *pool, const float *x, int cin, const float *
       int iy = iy0 + ky;
       rows[ky] = iy >= 0 && iy < d->h ? ring + (iy % k) * row_floats : NULL;
     }
+    float *sums = !pool ? NULL
+                  : row_pool ? pool + ((int64_t)b * d->oh + oy) * mid
+                             : pool + (int64_t)b * mid;
     en_fast_depthwise_row(out + (((int64_t)b * d->oh + oy) * d->ow) * mid, rows, dw, db,
-                          &padded, oy, pool ? pool + (int64_t)b * mid : NULL, p0, p1);
+                          &padded, oy, sums, p0, p1);
   }
 }
 
@@ -107,6 +112,10 @@ void en_fast_expand_depthwise(float *out, float *pool, const float *x, int cin, 
   size_t per_thread = en_expand_depthwise_scratch(d, 1);
   int64_t tasks = (int64_t)d->n * sp.bands * sp.groups;
   int used = tasks < threads ? (int)tasks : threads;
+  /* images in bands: each row's sums apart, added in row order afterwards (the order of a
+   * whole image), so that no pooled sum depends on the thread count */
+  float *rows = pool && sp.bands > 1 ? calloc((size_t)d->n * d->oh * mid, sizeof *rows) : NULL;
+  /* (no memory for them: per-thread sums in thread order, which may differ by a rounding) */
 #pragma omp parallel num_threads(used) if (used > 1)
   {
     int t = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -119,12 +128,13 @@ void en_fast_expand_depthwise(float *out, float *pool, const float *x, int cin, 
       int part = rest / sp.groups, g = rest % sp.groups;
       int y0 = (int)((int64_t)d->oh * part / sp.bands);
       int y1 = (int)((int64_t)d->oh * (part + 1) / sp.bands);
-      band(out, pool ? my_pool : NULL, x, cin, ew, eb, dw, db, d, b, y0, y1,
-           panels * g / sp.groups, panels * (g + 1) / sp.groups, ring);
+      band(out, rows ? rows : pool ? my_pool : NULL, rows != NULL, x, cin, ew, eb, dw, db, d, b,
+           y0, y1, panels * g / sp.groups, panels * (g + 1) / sp.groups, ring);
     }
 #pragma omp barrier
-    /* pooled sums: thread-order sum, each thread reducing a slice of (n, mid) */
-    if (pool) {
+    /* pooled sums: thread-order sum, each thread reducing a slice of (n, mid); every image's
+     * channel has one writer, so that sum adds zeros to it */
+    if (pool && !rows) {
       int64_t total = (int64_t)d->n * mid;
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < total; i++) {
@@ -134,5 +144,13 @@ void en_fast_expand_depthwise(float *out, float *pool, const float *x, int cin, 
         pool[i] = acc;
       }
     }
+  }
+  if (rows) {
+    memset(pool, 0, (size_t)d->n * mid * sizeof *pool);
+    for (int b = 0; b < d->n; b++)
+      for (int oy = 0; oy < d->oh; oy++)
+        for (int c = 0; c < mid; c++)
+          pool[(int64_t)b * mid + c] += rows[((int64_t)b * d->oh + oy) * mid + c];
+    free(rows);
   }
 }
