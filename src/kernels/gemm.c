@@ -182,22 +182,21 @@ EN_TARGET_AVX512 __attribute__((flatten)) static void block_avx512(const gemm_jo
  * generic 16-float vectors of tile() in registers only where they are one (AVX-512): compiled
  * for AVX2 it moves every accumulator through the stack and general registers each step, and
  * that kernel ran at 4-5 GFLOP/s. Same blocking and per-element order as tile(). */
-/* c[0..nh) += a[0..kc) . b (kc rows of a packed panel) for a tile of one row: its nh
- * multiply-add chains alone would leave the FMA units idle most of the time (4-cycle latency,
- * two units), so input channels take turns over four partial sums per register, added at the
- * end. 1 x 1280 -> 1000, one thread, builds alternated: 0.87 of the time (in-process A/B,
- * weights not in L2: 1536 / 2560 -> 1000 0.90-0.94, one or two threads).
- * Each weight is read once, so the panel streams from L3 or memory: the line ONE_ROW_AHEAD lines
- * on is prefetched at every step, running on into the next panel's lines (`next`, or NULL) for
- * the last ones. The hardware prefetcher alone, restarting at every panel (they lie K lines
- * apart), got 9-12 GB/s of the 15-20 one core reads (1 x 1280 -> 1000 from 16 copies of the
- * weights in turn: 0.78-0.85 of the time with 64 lines, 48 and 192 less good, the whole next
- * panel at the start of the tile as the many-row tiles do no better than nothing). */
+/* c[0..nh) += a[0..kc) . b (kc rows of a packed panel) for a tile of one row (a batch-1
+ * classifier), input channels in order into one sum per register, as the many-row tiles add
+ * them: an image's logits are then the same bits whatever the batch (image lanes, en_split_block
+ * and the batch path agree; four partial sums per register, 0.87 of the time before the
+ * prefetches below, gave batch 1 a different rounding). Each weight is read once, so the panel
+ * streams from L3 or memory: the line ONE_ROW_AHEAD lines on is prefetched at every step,
+ * running on into the next panel's lines (`next`, or NULL) for the last ones. The hardware
+ * prefetcher alone, restarting at every panel (they lie K lines apart), got 9-12 GB/s of the
+ * 15-20 one core reads (1 x 1280 -> 1000 from 16 copies of the weights in turn: 0.68-0.74 of
+ * the time with 64 lines, 48 and 192 less good, the whole next panel at the start of the tile as
+ * the many-row tiles do no better than nothing; from memory 0.84). So streamed, the one chain
+ * per register costs nothing against four (1.00-1.03, weights from L3 or memory). */
 #define ONE_ROW_AHEAD 64
 static inline EN_TARGET_AVX2 __attribute__((always_inline)) void one_row_avx2(
     __m256 *c, const float *a, const float *b, int kc, int nh, const float *next) {
-  __m256 s[8];
-  for (int j = 0; j < 8; j++) s[j] = _mm256_setzero_ps();
   int k = 0;
   for (; k + 4 <= kc; k += 4) {
     for (int u = 0; u < 4; u++) {
@@ -209,20 +208,15 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void one_row_avx2(
     }
     for (int u = 0; u < 4; u++) {
       __m256 x = _mm256_broadcast_ss(a + k + u);
-      s[2 * u] = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + (int64_t)(k + u) * P), s[2 * u]);
-      if (nh == 2)
-        s[2 * u + 1] =
-            _mm256_fmadd_ps(x, _mm256_loadu_ps(b + (int64_t)(k + u) * P + 8), s[2 * u + 1]);
+      c[0] = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + (int64_t)(k + u) * P), c[0]);
+      if (nh == 2) c[1] = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + (int64_t)(k + u) * P + 8), c[1]);
     }
   }
   for (; k < kc; k++) {
     __m256 x = _mm256_broadcast_ss(a + k);
-    s[0] = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + (int64_t)k * P), s[0]);
-    if (nh == 2) s[1] = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + (int64_t)k * P + 8), s[1]);
+    c[0] = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + (int64_t)k * P), c[0]);
+    if (nh == 2) c[1] = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + (int64_t)k * P + 8), c[1]);
   }
-  for (int h = 0; h < nh; h++)
-    c[h] = _mm256_add_ps(c[h], _mm256_add_ps(_mm256_add_ps(s[h], s[2 + h]),
-                                             _mm256_add_ps(s[4 + h], s[6 + h])));
 }
 
 /* c[nh r + h] += a[r K + k] . b[k P + 8 h] over the kc input channels, mr rows. Unrolled:
