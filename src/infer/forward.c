@@ -199,36 +199,14 @@ static void forward(const en_forward_args *a, const float *input, float *logits)
   back(a, front(a, input, a->arch->num_blocks), a->arch->num_blocks, logits);
 }
 
-/* The batch split at block a->split_at: each image through the stem and the blocks before it
- * on its own, as image lanes (a->lane_count one-image arenas, a thread each), its output
- * copied into the batch's arena; then the rest of the network on the whole batch (infer.h). */
-static void forward_split(const en_forward_args *a, const float *input, float *logits) {
-  int64_t image = (int64_t)3 * a->lanes[0].h * a->lanes[0].w;
+/* Image lanes (a->lane_count one-image arenas, a thread each; infer.h): whichever thread is free
+ * takes the next image, through the whole network into logits, or with a->split_at > 0 through
+ * the stem and the blocks before it only, its output copied into the batch's arena (ping);
+ * returns that output's shape. */
+static fmap run_lanes(const en_forward_args *a, const float *input, float *logits) {
+  int64_t image = (int64_t)3 * a->lanes[0].h * a->lanes[0].w, classes = a->arch->num_classes;
   fmap x = {0};
 #pragma omp parallel num_threads(a->lane_count) if (a->lane_count > 1)
-  {
-    omp_set_num_threads(1); /* this thread's kernels run serially */
-    en_forward_args one = *a;
-    one.plan = &a->lanes[omp_get_thread_num()];
-    en_fp_mode mode;
-    en_denormals_off(&mode);
-#pragma omp for schedule(dynamic)
-    for (int b = 0; b < a->plan->n; b++) {
-      fmap y = front(&one, input + b * image, a->split_at);
-      int64_t size = (int64_t)y.h * y.w * y.c;
-      memcpy(a->plan->ping + b * size, y.data, (size_t)size * sizeof(float));
-      if (b == 0) x = y; /* every image's has this shape */
-    }
-    en_denormals_back(&mode);
-  }
-  x.data = a->plan->ping;
-  back(a, x, a->split_at, logits);
-}
-
-static void forward_lanes(const en_forward_args *a, const float *input, float *logits) {
-  const en_plan *one = &a->lanes[0];
-  int64_t image = (int64_t)3 * one->h * one->w, classes = a->arch->num_classes;
-#pragma omp parallel num_threads(a->lane_count)
   {
     omp_set_num_threads(1); /* this thread's kernels run serially */
     en_forward_args lane = *a;
@@ -237,14 +215,32 @@ static void forward_lanes(const en_forward_args *a, const float *input, float *l
     en_fp_mode mode;
     en_denormals_off(&mode);
 #pragma omp for schedule(dynamic)
-    for (int b = 0; b < a->batch; b++) forward(&lane, input + b * image, logits + b * classes);
+    for (int b = 0; b < a->batch; b++) {
+      if (a->split_at == 0) {
+        forward(&lane, input + b * image, logits + b * classes);
+        continue;
+      }
+      fmap y = front(&lane, input + b * image, a->split_at);
+      int64_t size = (int64_t)y.h * y.w * y.c;
+      memcpy(a->plan->ping + b * size, y.data, (size_t)size * sizeof(float));
+      if (b == 0) x = y; /* every image's has this shape */
+    }
     en_denormals_back(&mode);
   }
+  return x;
+}
+
+/* The batch split at block a->split_at: the images through the blocks before it as image
+ * lanes, then the rest of the network on the whole batch (infer.h). */
+static void forward_split(const en_forward_args *a, const float *input, float *logits) {
+  fmap x = run_lanes(a, input, logits);
+  x.data = a->plan->ping;
+  back(a, x, a->split_at, logits);
 }
 
 void en_forward(const en_forward_args *a, const float *input, float *logits) {
   if (a->lanes && a->split_at == 0) {
-    forward_lanes(a, input, logits);
+    run_lanes(a, input, logits);
     return;
   }
   /* the per-thread scratch of the plan holds plan->threads rings: never run wider */
