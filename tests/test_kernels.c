@@ -123,6 +123,17 @@ static void test_depthwise(void) {
      * ragged last one), where the fast kernel fuses the pooling instead of a second pass */
     static const int wide[] = {48, 96, 100, 144, 232};
     if (t % 3 == 0) d.cin = d.cout = wide[irand(0, 4)];
+    if (t % 8 == 5) { /* images too big for the small-image kernel: the row kernel, whose whole
+                       * blocks go pixel group by pixel group in runs of up to 32 */
+      static const int big[] = {32, 100, 264, 520, 600};
+      int pb, pr;
+      effnet_padding pad = irand(0, 1) ? EFFNET_PAD_TF_SAME : EFFNET_PAD_SYMMETRIC;
+      d.n = irand(1, 2), d.h = irand(41, 60), d.w = irand(41, 70);
+      d.cin = d.cout = big[irand(0, 4)];
+      en_padding(pad, d.h, d.kernel, d.stride, &d.pad_top, &pb);
+      en_padding(pad, d.w, d.kernel, d.stride, &d.pad_left, &pr);
+      d.oh = en_conv_out(d.h, d.stride), d.ow = en_conv_out(d.w, d.stride);
+    }
     size_t in_n = (size_t)d.n * d.h * d.w * d.cin, out_n = (size_t)d.n * d.oh * d.ow * d.cout;
     float *in = randv(in_n), *w = randv((size_t)d.kernel * d.kernel * d.cin);
     float *bias = randv(d.cin), *a = randv(out_n), *b = randv(out_n);

@@ -1,11 +1,13 @@
 /* Fast depthwise convolution (NHWC): bias, activation and the squeeze-excite pooling fused into
  * the one pass that writes the output.
  *
- * The unit of work is one output row of one block of 16 channels (a 64-byte cache line per
- * pixel), reading its k input rows through row pointers: pointers into the input image here,
- * pointers into a ring of freshly expanded rows in the fused expand + depthwise path
- * (mbconv.c). Interior pixels (whose window never leaves the image) go four at a time with each
- * tap's weights reused across the four; border pixels loop over their valid taps only.
+ * The unit of work is one output row of a run of channel blocks (16 channels, a 64-byte cache
+ * line per pixel; 8 on AVX2), reading its k input rows through row pointers: pointers into the
+ * input image here, pointers into a ring of freshly expanded rows in the fused expand +
+ * depthwise path (mbconv.c). Interior pixels (whose window never leaves the image) go eight
+ * (then four) at a time, every block of the run for one group of pixels before the next group,
+ * each input pixel loaded once for all outputs that read it; border pixels loop over their
+ * valid taps only (depthwise_row.h).
  *
  * The whole-tensor kernel runs rows outer, every channel block of a row before the next row
  * (block by block over a whole image would read a 300 x 300 x 64 image four times). Tasks are

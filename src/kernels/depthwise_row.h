@@ -102,23 +102,32 @@ static inline __attribute__((always_inline)) void flush(const dw_row *r, en_vec 
   }
 }
 
-/* The row; `lanes` and `skip` (r->skip, or 0 when known to be) are constants after inlining,
- * so full blocks carry no checks. Returns the row's outputs summed over its pixels. */
-static inline __attribute__((always_inline)) en_vec row_body(const dw_row *r, int lanes,
-                                                             int skip, int isa) {
+/* Parts of a row: the left border pixels, the interior pixels in groups of four, and the rest
+ * (the last 1-3 interior pixels and the right border). */
+enum { ROW_LEFT = 1, ROW_GROUPS = 2, ROW_RIGHT = 4, ROW_ALL = 7 };
+
+/* The `parts` of the row; `lanes`, `skip` (r->skip, or 0 when known to be) and `parts` are
+ * constants after inlining, so full blocks carry no checks. Adds the outputs to *sum in pixel
+ * order. */
+static inline __attribute__((always_inline)) void row_body(const dw_row *r, int lanes, int skip,
+                                                           int isa, int parts, en_vec *sum_io) {
   const en_conv_desc *d = r->d;
   en_vec bias = r->bias ? en_vload(r->bias, lanes) : (en_vec){0};
-  en_vec sum = {0}, pend[4] = {{0}};
+  en_vec sum = *sum_io, pend[4] = {{0}};
   int at[4], count = 0, ox = 0;
-  for (; ox < r->lo; ox++) { /* left border: at most k / 2 pixels */
-    pend[count] = border_pixel(r, ox, bias, lanes);
-    at[count++] = ox;
-    if (count == 4) flush(r, pend, at, count, &sum, lanes, skip, isa), count = 0;
+  if (parts & ROW_LEFT) {
+    for (; ox < r->lo; ox++) { /* left border: at most k / 2 pixels */
+      pend[count] = border_pixel(r, ox, bias, lanes);
+      at[count++] = ox;
+      if (count == 4) flush(r, pend, at, count, &sum, lanes, skip, isa), count = 0;
+    }
+    if (count) flush(r, pend, at, count, &sum, lanes, skip, isa), count = 0;
   }
-  if (count) flush(r, pend, at, count, &sum, lanes, skip, isa), count = 0;
+  ox = r->lo;
+  if (!(parts & ROW_GROUPS)) ox += (r->hi - r->lo) / 4 * 4; /* done by groups_outer */
   /* interior pixels in their own array, indexed by constants only (pend is indexed by the
    * pending count, which keeps it in memory): AVX2 in-process A/B 0.96-0.98 */
-  for (; ox + 4 <= r->hi; ox += 4) {
+  for (; (parts & ROW_GROUPS) && ox + 4 <= r->hi; ox += 4) {
     en_vec q[4];
     interior4_any(r, ox, bias, q, lanes);
     en_vact_n(q, 4, d->act, isa);
@@ -128,6 +137,10 @@ static inline __attribute__((always_inline)) en_vec row_body(const dw_row *r, in
       en_vstore_from(o + (int64_t)j * d->cin, q[j], skip, lanes);
       sum += q[j];
     }
+  }
+  if (!(parts & ROW_RIGHT)) {
+    *sum_io = sum;
+    return;
   }
   if (ox < r->hi && r->hi == d->ow && r->hi - 4 >= r->lo) {
     /* the last 1-3 pixels, all interior (rows padded on both sides, as the fused path's ring
@@ -152,7 +165,110 @@ static inline __attribute__((always_inline)) en_vec row_body(const dw_row *r, in
     if (count == 4) flush(r, pend, at, count, &sum, lanes, skip, isa), count = 0;
   }
   if (count) flush(r, pend, at, count, &sum, lanes, skip, isa);
-  return sum;
+  *sum_io = sum;
+}
+
+/* G interior output pixels ox .. ox + G - 1 of whole block c0: accumulated, activated and
+ * stored, and added to *sum in pixel order. Each input pixel is loaded once and multiplied
+ * into every output that reads it, tap by tap in the order border_pixel takes them. kk, ss:
+ * window and stride (constants); [ky0, ky1): the row's valid taps (constants when full). */
+static inline __attribute__((always_inline)) void pixels_at(
+    const en_conv_desc *d, const float *const *rows, const float *w, en_vec b, float *o,
+    en_vec *sum_io, int64_t in_at, int c0, int ky0, int ky1, int isa, int G, int kk, int ss) {
+  int C = d->cin;
+  en_vec acc[8];
+#pragma GCC unroll 8
+  for (int j = 0; j < G; j++) acc[j] = b;
+#pragma GCC unroll 5
+  for (int ky = ky0; ky < ky1; ky++) {
+    const float *px = rows[ky] + in_at + c0, *wk = w + ky * kk * C + c0;
+    en_vec wv[5];
+#pragma GCC unroll 5
+    for (int kx = 0; kx < kk; kx++) wv[kx] = *(const en_vec *)(wk + kx * C);
+#pragma GCC unroll 19
+    for (int m = 0; m < (G - 1) * ss + kk; m++) {
+      en_vec x = *(const en_vec *)(px + (int64_t)m * C);
+#pragma GCC unroll 5
+      for (int kx = 0; kx < kk; kx++) {
+        int j = (m - kx) / ss;
+        if (m >= kx && (m - kx) % ss == 0 && j < G) acc[j] += x * wv[kx];
+      }
+    }
+  }
+  /* swish two registers at a time (en_act_avx2), AVX-512 four */
+  int step = isa == EN_ISA_AVX512 ? 4 : 2;
+#pragma GCC unroll 8
+  for (int j = 0; j < G; j += step) en_vact_n(acc + j, G - j < step ? G - j : step, d->act, isa);
+  en_vec sum = *sum_io;
+#pragma GCC unroll 8
+  for (int j = 0; j < G; j++) {
+    *(en_vec *)(o + (int64_t)j * C) = acc[j];
+    sum += acc[j];
+  }
+  *sum_io = sum;
+}
+
+/* The interior pixels of whole blocks [i0, i1) (no ragged one), from lo in groups of 8 and
+ * then of 4 while any remain, group by group with every block of a group before the next
+ * group: each load then follows the last along the input pixel's channels, where block by
+ * block (each block's whole row before the next block) it jumped a whole pixel (C floats) each
+ * time and the next block came back for the other half of the same lines. full: the row has
+ * all its taps (ky0 = 0, ky1 = kk: the tap loop unrolled). rows: unshifted row pointers
+ * (channel 0); sums[i - i0] gets block i's outputs in pixel order.
+ *
+ * Measured against block by block in groups of four (in-process A/B, one thread, outputs and
+ * sums the same bits): standalone, B0-B7 shapes (112 x 112 x 32 k3, 56 x 56 x 144 k3, 112 x
+ * 112 x 96 k3 s2, 75 x 75 x 192 k5 s2) AVX2 0.75-0.84 of the time, AVX-512 0.77-0.89; fused
+ * with the expand (B0's blocks 1-4) AVX2 0.85-0.97, AVX-512 0.90-0.94; whole models, AVX2: B0
+ * 0.97-0.98 (one and two threads, batch 1 and 8), B3 0.95-0.96, B7 0.99. Four pixels at a time
+ * pixel-outer gained about half as much: a group's multiply-add chains (k x k long) and its
+ * swish (~65 cycles) leave too little independent work in flight with four accumulators. */
+static inline __attribute__((always_inline)) void groups_outer(const dw_row *r,
+                                                               const float *const *rows,
+                                                               const float *w, const float *bias,
+                                                               float *out, int i0, int i1,
+                                                               en_vec *sums, int isa, int kk,
+                                                               int ss, int full) {
+  const en_conv_desc *d = r->d;
+  int C = d->cin, ky0 = full ? 0 : r->ky0, ky1 = full ? kk : r->ky1, ox = r->lo;
+  for (; ox + 8 <= r->hi; ox += 8) {
+    int64_t in_at = (int64_t)(ox * ss - d->pad_left) * C, out_at = (int64_t)ox * C;
+    for (int i = i0; i < i1; i++) {
+      int c0 = i * LANES;
+      en_vec b = bias ? *(const en_vec *)(bias + c0) : (en_vec){0};
+      pixels_at(d, rows, w, b, out + out_at + c0, &sums[i - i0], in_at, c0, ky0, ky1, isa, 8,
+                kk, ss);
+    }
+  }
+  for (; ox + 4 <= r->hi; ox += 4) {
+    int64_t in_at = (int64_t)(ox * ss - d->pad_left) * C, out_at = (int64_t)ox * C;
+    for (int i = i0; i < i1; i++) {
+      int c0 = i * LANES;
+      en_vec b = bias ? *(const en_vec *)(bias + c0) : (en_vec){0};
+      pixels_at(d, rows, w, b, out + out_at + c0, &sums[i - i0], in_at, c0, ky0, ky1, isa, 4,
+                kk, ss);
+    }
+  }
+}
+
+static inline __attribute__((always_inline)) void groups_outer_any(const dw_row *r,
+                                                                   const float *const *rows,
+                                                                   const float *w,
+                                                                   const float *bias, float *out,
+                                                                   int i0, int i1, en_vec *sums,
+                                                                   int isa) {
+  int k = r->d->kernel, s = r->d->stride, full = r->ky0 == 0 && r->ky1 == k;
+#define EN_GROUPS_CASE(K, S)                                                               \
+  if (k == K && s == S) {                                                                  \
+    if (full) groups_outer(r, rows, w, bias, out, i0, i1, sums, isa, K, S, 1);             \
+    else groups_outer(r, rows, w, bias, out, i0, i1, sums, isa, K, S, 0);                  \
+    return;                                                                                \
+  }
+  EN_GROUPS_CASE(3, 1)
+  EN_GROUPS_CASE(3, 2)
+  EN_GROUPS_CASE(5, 1)
+  EN_GROUPS_CASE(5, 2)
+#undef EN_GROUPS_CASE
 }
 
 /* Interior output columns [lo, hi): windows entirely inside the row. */
@@ -173,6 +289,58 @@ static inline int row_taps(const en_conv_desc *d, int oy, int *ky0, int *ky1) {
   return iy0;
 }
 
+/* Points r (its row pointers in `shifted`) at block i's first channel; returns its lanes. */
+static inline __attribute__((always_inline)) int point_at_block(dw_row *r, const float **shifted,
+                                                                const float *const *rows,
+                                                                const float *w,
+                                                                const float *bias, float *out,
+                                                                int i, int *c0) {
+  int lanes;
+  en_vspan(r->d->cin, i, c0, &lanes, &r->skip);
+  for (int ky = r->ky0; ky < r->ky1; ky++) shifted[ky] = rows[ky] + *c0;
+  r->w = w + *c0;
+  r->bias = bias ? bias + *c0 : NULL;
+  r->out = out + *c0;
+  return lanes;
+}
+
+static inline void add_to_pool(float *pool, int c0, en_vec sum, int skip, int lanes) {
+  float t[LANES];
+  memcpy(t, &sum, sizeof t);
+  for (int l = skip; l < lanes; l++) pool[c0 + l] += t[l];
+}
+
+/* Whole blocks go group-outer (groups_outer) in runs of at most this many, their sums on the
+ * stack. */
+#define EN_DW_RUN 32
+
+/* Whole blocks [i0, i1) of the row, group-outer: per run of blocks, each block's left border,
+ * then the interior groups, then each block's right part, so that every block's sum still
+ * takes its pixels in order (the same bits as block by block). */
+static inline __attribute__((always_inline)) void whole_blocks(dw_row *r, const float **shifted,
+                                                               float *out,
+                                                               const float *const *rows,
+                                                               const float *w, const float *bias,
+                                                               float *pool, int i0, int i1,
+                                                               int isa) {
+  int c0;
+  for (int run = i0; run < i1; run += EN_DW_RUN) {
+    int end = run + EN_DW_RUN < i1 ? run + EN_DW_RUN : i1;
+    en_vec sums[EN_DW_RUN];
+    for (int i = run; i < end; i++) {
+      sums[i - run] = (en_vec){0};
+      point_at_block(r, shifted, rows, w, bias, out, i, &c0);
+      row_body(r, LANES, 0, isa, ROW_LEFT, &sums[i - run]);
+    }
+    groups_outer_any(r, rows, w, bias, out, run, end, sums, isa);
+    for (int i = run; i < end; i++) {
+      point_at_block(r, shifted, rows, w, bias, out, i, &c0);
+      row_body(r, LANES, 0, isa, ROW_RIGHT, &sums[i - run]);
+      if (pool) add_to_pool(pool, c0, sums[i - run], 0, LANES);
+    }
+  }
+}
+
 /* One output row, channel blocks [i0, i1) (see en_fast_depthwise_row). */
 static inline __attribute__((always_inline)) void one_row(float *out, const float *const *rows,
                                                           const float *w, const float *bias,
@@ -182,25 +350,24 @@ static inline __attribute__((always_inline)) void one_row(float *out, const floa
   dw_row r = {shifted, NULL, NULL, NULL, d, 0, 0, 0, 0, 0};
   interior_range(d, &r.lo, &r.hi);
   row_taps(d, oy, &r.ky0, &r.ky1);
-  for (int i = i0; i < i1; i++) {
-    int c0, lanes;
-    en_vspan(d->cin, i, &c0, &lanes, &r.skip);
-    for (int ky = r.ky0; ky < r.ky1; ky++) shifted[ky] = rows[ky] + c0;
-    r.w = w + c0;
-    r.bias = bias ? bias + c0 : NULL;
-    r.out = out + c0;
+  int k = d->kernel, s = d->stride, c0;
+  /* whole blocks (all but a ragged last one, when C is not a multiple of LANES) group-outer
+   * where the row has a group of interior pixels */
+  int whole = d->cin % LANES ? d->cin / LANES : i1;
+  if (whole > i1) whole = i1;
+  if (whole <= i0 || r.hi - r.lo < 4 || (k != 3 && k != 5) || (s != 1 && s != 2)) whole = i0;
+  if (whole > i0) whole_blocks(&r, shifted, out, rows, w, bias, pool, i0, whole, isa);
+  for (int i = whole; i < i1; i++) {
+    int lanes = point_at_block(&r, shifted, rows, w, bias, out, i, &c0);
     /* a whole block (all but a ragged last one): no partial stores, so the pixels stay in
      * registers (the variable skip's byte-wise store path kept them in memory: standalone
      * depthwise, one thread, AVX2 112 x 112 x 32 k3 1040 -> 850 us, 56 x 56 x 144 k3
      * 1240 -> 950 us; AVX-512 570 -> 470, 720 -> 620) */
-    en_vec sum = lanes == LANES && !r.skip ? row_body(&r, LANES, 0, isa)
-                 : lanes == LANES         ? row_body(&r, LANES, r.skip, isa)
-                                          : row_body(&r, lanes, r.skip, isa);
-    if (pool) {
-      float t[LANES];
-      memcpy(t, &sum, sizeof t);
-      for (int l = r.skip; l < lanes; l++) pool[c0 + l] += t[l];
-    }
+    en_vec sum = {0};
+    if (lanes == LANES && !r.skip) row_body(&r, LANES, 0, isa, ROW_ALL, &sum);
+    else if (lanes == LANES) row_body(&r, LANES, r.skip, isa, ROW_ALL, &sum);
+    else row_body(&r, lanes, r.skip, isa, ROW_ALL, &sum);
+    if (pool) add_to_pool(pool, c0, sum, r.skip, lanes);
   }
 }
 
