@@ -49,19 +49,28 @@ static inline __attribute__((always_inline)) void fill(en_vec *tile, tile_shape 
   }
 }
 
-/* a[0] + ... + a[n - 1], n <= 4, in a tree */
-static inline __attribute__((always_inline)) en_vec tree4(const en_vec *a, int n) {
-  if (n == 4) return (a[0] + a[1]) + (a[2] + a[3]);
-  if (n == 3) return (a[0] + a[1]) + a[2];
-  if (n == 2) return a[0] + a[1];
-  return a[0];
+/* G output pixels (a constant, at most 4) of one row from `row` (their first window's top-left
+ * in the tile): accumulated over the K x K taps, activated together, stored; returns their sum
+ * for the SE pooling. */
+static inline __attribute__((always_inline)) en_vec pixel_group(
+    float *o, const en_vec *row, int64_t cols, const en_vec *wv, en_vec bias,
+    const en_conv_desc *d, int skip, int lanes, int K, int S, int G, int isa) {
+  en_vec acc[4] = {bias, bias, bias, bias};
+  for (int ky = 0; ky < K; ky++)
+    for (int kx = 0; kx < K; kx++)
+      for (int j = 0; j < G; j++) acc[j] += row[ky * cols + j * S + kx] * wv[ky * K + kx];
+  en_vact_n(acc, G, d->act, isa);
+  for (int j = 0; j < G; j++) en_vstore_from(o + (int64_t)j * d->cin, acc[j], skip, lanes);
+  en_vec s = acc[0];
+  if (G == 4) s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  else if (G == 3) s = (acc[0] + acc[1]) + acc[2];
+  else if (G == 2) s = acc[0] + acc[1];
+  return s;
 }
 
-/* G output pixels (a constant, at most 8) of one row from `row` (their first window's top-left
- * in the tile): accumulated over the K x K taps, activated, stored; returns their sum for the
- * SE pooling. */
-
-static inline __attribute__((always_inline)) en_vec pixel_group(
+/* pixel_group for G = 5..8 pixels (AVX2, k5: see block_kernel), the swish two registers at a
+ * time (en_act_avx2) */
+static inline __attribute__((always_inline)) en_vec pixel_group8(
     float *o, const en_vec *row, int64_t cols, const en_vec *wv, en_vec bias,
     const en_conv_desc *d, int skip, int lanes, int K, int S, int G, int isa) {
   en_vec acc[8];
@@ -69,49 +78,51 @@ static inline __attribute__((always_inline)) en_vec pixel_group(
   for (int ky = 0; ky < K; ky++)
     for (int kx = 0; kx < K; kx++)
       for (int j = 0; j < G; j++) acc[j] += row[ky * cols + j * S + kx] * wv[ky * K + kx];
-  if (G > 4) { /* swish two registers at a time (en_act_avx2), AVX-512 four */
-    int step = isa == EN_ISA_AVX512 ? 4 : 2;
-    for (int j = 0; j < G; j += step) en_vact_n(acc + j, G - j < step ? G - j : step, d->act, isa);
-  } else {
-    en_vact_n(acc, G, d->act, isa);
-  }
+  for (int j = 0; j < G; j += 2) en_vact_n(acc + j, G - j < 2 ? G - j : 2, d->act, isa);
   for (int j = 0; j < G; j++) en_vstore_from(o + (int64_t)j * d->cin, acc[j], skip, lanes);
-  en_vec s = tree4(acc, G > 4 ? 4 : G);
-  if (G > 4) s += tree4(acc + 4, G - 4);
-  return s;
+  en_vec s = (acc[0] + acc[1]) + (acc[2] + acc[3]), t = acc[4];
+  if (G == 8) t = (acc[4] + acc[5]) + (acc[6] + acc[7]);
+  if (G == 7) t = (acc[4] + acc[5]) + acc[6];
+  if (G == 6) t = acc[4] + acc[5];
+  return s + t;
 }
 
-/* The block: K x K taps, stride S (constants), each row's output pixels in groups of eight,
- * then of 4 and a last group of 1-3 (a 10-pixel row used to compute 12); on AVX2 a last 5-7
- * go as one group too. With the sums in a tree and the swish's copies fixed (vec16.h), one
- * thread, builds alternated: AVX2 0.84-0.92 of the time at 7x7 to 19x19, AVX-512 0.95-1.02.
- * Groups of eight rather than four (more independent chains between a group's multiply-adds
- * and its swish, in-process A/B, one thread): AVX2 14 x 14 x 480 k3 0.97, k5 0.93, 19 x 19 x
- * 816 k5 0.90; AVX-512 0.94, 0.92, 0.84. Last groups of 5-7 after that: AVX2 0.86-0.96 (7 x 7
- * x 1152 k5 0.86), AVX-512 1.13-1.57 (not used there). */
+/* The block: K x K taps, stride S (constants), each row's output pixels in groups of four and
+ * a last group of 1-3 (a 10-pixel row used to compute 12). With the sums in a tree and the
+ * swish's copies fixed (vec16.h), one thread, builds alternated: AVX2 0.84-0.92 of the time
+ * at 7x7 to 19x19, AVX-512 0.95-1.02. AVX2, k5: groups of eight, and a last 5-7 as one group
+ * (more independent chains between a group's 25 multiply-adds and its swish): builds
+ * alternated, one thread, 14 x 14 x 480 0.89-0.92, 19 x 19 x 816 0.95, 7 x 7 x 1152 0.90-0.91;
+ * k3 and AVX-512 gained nothing that way (0.96-1.06). */
 static inline __attribute__((always_inline)) en_vec block_kernel(
     float *out, const en_vec *tile, tile_shape t, const float *w, en_vec bias,
     const en_conv_desc *d, int c0, int skip, int lanes, int K, int S, int isa,
     const float *next) {
   en_vec wv[7 * 7], sum = {0};
+  int wide = isa == EN_ISA_AVX2 && K == 5;
   int64_t hw = (int64_t)d->h * d->w;
   for (int q = 0; q < K * K; q++) wv[q] = en_vload(w + (int64_t)q * d->cin + c0, lanes);
   for (int oy = 0; oy < d->oh; oy++) {
     if (next) /* the next task's input lines, a share per output row */
       for (int64_t px = hw * oy / d->oh; px < hw * (oy + 1) / d->oh; px++)
         __builtin_prefetch(next + px * d->cin, 0, 2);
-    for (int ox = 0; ox < d->ow;) {
+    for (int ox = 0; ox < d->ow; ox += 4) {
       const en_vec *row = tile + (int64_t)oy * S * t.cols + ox * S;
       float *o = out + ((int64_t)oy * d->ow + ox) * d->cin + c0;
-      int g = d->ow - ox, G = g >= 8 ? 8 : g <= 4 ? g : isa == EN_ISA_AVX2 ? g : 4;
-#define EN_GROUP(n) \
-  case n: sum += pixel_group(o, row, t.cols, wv, bias, d, skip, lanes, K, S, n, isa); break;
-      switch (G) {
-        EN_GROUP(8) EN_GROUP(7) EN_GROUP(6) EN_GROUP(5) EN_GROUP(4) EN_GROUP(3) EN_GROUP(2)
-        default: sum += pixel_group(o, row, t.cols, wv, bias, d, skip, lanes, K, S, 1, isa);
-      }
-#undef EN_GROUP
-      ox += G;
+      int g = d->ow - ox;
+      if (wide && g > 4) {
+        int G = g < 8 ? g : 8;
+#define EN_GROUP8(n) pixel_group8(o, row, t.cols, wv, bias, d, skip, lanes, K, S, n, isa)
+        if (G == 8) sum += EN_GROUP8(8);
+        else if (G == 7) sum += EN_GROUP8(7);
+        else if (G == 6) sum += EN_GROUP8(6);
+        else sum += EN_GROUP8(5);
+#undef EN_GROUP8
+        ox += G - 4;
+      } else if (g >= 4) sum += pixel_group(o, row, t.cols, wv, bias, d, skip, lanes, K, S, 4, isa);
+      else if (g == 3) sum += pixel_group(o, row, t.cols, wv, bias, d, skip, lanes, K, S, 3, isa);
+      else if (g == 2) sum += pixel_group(o, row, t.cols, wv, bias, d, skip, lanes, K, S, 2, isa);
+      else sum += pixel_group(o, row, t.cols, wv, bias, d, skip, lanes, K, S, 1, isa);
     }
   }
   return sum;
