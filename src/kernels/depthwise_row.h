@@ -208,6 +208,28 @@ static inline __attribute__((always_inline)) void pixels_at(
   *sum_io = sum;
 }
 
+/* Interior pixels from ox in groups of G while whole groups remain, every block of [i0, i1)
+ * for one group before the next group; returns the first pixel left. */
+static inline __attribute__((always_inline)) int group_run(const dw_row *r,
+                                                           const float *const *rows,
+                                                           const float *w, const float *bias,
+                                                           float *out, int i0, int i1,
+                                                           en_vec *sums, int ox, int G, int ky0,
+                                                           int ky1, int isa, int kk, int ss) {
+  const en_conv_desc *d = r->d;
+  int C = d->cin;
+  for (; ox + G <= r->hi; ox += G) {
+    int64_t in_at = (int64_t)(ox * ss - d->pad_left) * C, out_at = (int64_t)ox * C;
+    for (int i = i0; i < i1; i++) {
+      int c0 = i * LANES;
+      en_vec b = bias ? *(const en_vec *)(bias + c0) : (en_vec){0};
+      pixels_at(d, rows, w, b, out + out_at + c0, &sums[i - i0], in_at, c0, ky0, ky1, isa, G,
+                kk, ss);
+    }
+  }
+  return ox;
+}
+
 /* The interior pixels of whole blocks [i0, i1) (no ragged one), from lo in groups of 8 and
  * then of 4 while any remain, group by group with every block of a group before the next
  * group: each load then follows the last along the input pixel's channels, where block by
@@ -216,39 +238,22 @@ static inline __attribute__((always_inline)) void pixels_at(
  * all its taps (ky0 = 0, ky1 = kk: the tap loop unrolled). rows: unshifted row pointers
  * (channel 0); sums[i - i0] gets block i's outputs in pixel order.
  *
- * Measured against block by block in groups of four (in-process A/B, one thread, outputs and
- * sums the same bits): standalone, B0-B7 shapes (112 x 112 x 32 k3, 56 x 56 x 144 k3, 112 x
- * 112 x 96 k3 s2, 75 x 75 x 192 k5 s2) AVX2 0.75-0.84 of the time, AVX-512 0.77-0.89; fused
- * with the expand (B0's blocks 1-4) AVX2 0.85-0.97, AVX-512 0.90-0.94; whole models, AVX2: B0
- * 0.97-0.98 (one and two threads, batch 1 and 8), B3 0.95-0.96, B7 0.99. Four pixels at a time
- * pixel-outer gained about half as much: a group's multiply-add chains (k x k long) and its
- * swish (~65 cycles) leave too little independent work in flight with four accumulators. */
+ * Against block by block in groups of four (outputs and sums the same bits), separate builds
+ * alternated, one thread: B0-B7 shapes on their own (112 x 112 x 32 k3, 56 x 56 x 144 k3, 112
+ * x 112 x 96 k3 s2, 75 x 75 x 192 k5 s2) AVX2 0.78-0.93 of the time; fused with the expand
+ * (B0's blocks 1-4) AVX2 0.93-0.95, AVX-512 0.92-0.96; whole B0, AVX2, batch 1 0.99, batch 8
+ * 0.97, B3 0.98. Four pixels at a time pixel-outer gained about half as much as eight (beside
+ * a run-time switch): a group's multiply-add chains (k x k long) and its swish (~65 cycles)
+ * leave too little independent work in flight with four accumulators. */
 static inline __attribute__((always_inline)) void groups_outer(const dw_row *r,
                                                                const float *const *rows,
                                                                const float *w, const float *bias,
                                                                float *out, int i0, int i1,
                                                                en_vec *sums, int isa, int kk,
                                                                int ss, int full) {
-  const en_conv_desc *d = r->d;
-  int C = d->cin, ky0 = full ? 0 : r->ky0, ky1 = full ? kk : r->ky1, ox = r->lo;
-  for (; ox + 8 <= r->hi; ox += 8) {
-    int64_t in_at = (int64_t)(ox * ss - d->pad_left) * C, out_at = (int64_t)ox * C;
-    for (int i = i0; i < i1; i++) {
-      int c0 = i * LANES;
-      en_vec b = bias ? *(const en_vec *)(bias + c0) : (en_vec){0};
-      pixels_at(d, rows, w, b, out + out_at + c0, &sums[i - i0], in_at, c0, ky0, ky1, isa, 8,
-                kk, ss);
-    }
-  }
-  for (; ox + 4 <= r->hi; ox += 4) {
-    int64_t in_at = (int64_t)(ox * ss - d->pad_left) * C, out_at = (int64_t)ox * C;
-    for (int i = i0; i < i1; i++) {
-      int c0 = i * LANES;
-      en_vec b = bias ? *(const en_vec *)(bias + c0) : (en_vec){0};
-      pixels_at(d, rows, w, b, out + out_at + c0, &sums[i - i0], in_at, c0, ky0, ky1, isa, 4,
-                kk, ss);
-    }
-  }
+  int ky0 = full ? 0 : r->ky0, ky1 = full ? kk : r->ky1;
+  int ox = group_run(r, rows, w, bias, out, i0, i1, sums, r->lo, 8, ky0, ky1, isa, kk, ss);
+  group_run(r, rows, w, bias, out, i0, i1, sums, ox, 4, ky0, ky1, isa, kk, ss);
 }
 
 static inline __attribute__((always_inline)) void groups_outer_any(const dw_row *r,
