@@ -92,8 +92,8 @@ static inline __attribute__((always_inline)) en_vec pixel_group8(
  * swish's copies fixed (vec16.h), one thread, builds alternated: AVX2 0.84-0.92 of the time
  * at 7x7 to 19x19, AVX-512 0.95-1.02. AVX2, k5: groups of eight, and a last 5-7 as one group
  * (more independent chains between a group's 25 multiply-adds and its swish): builds
- * alternated, one thread, 14 x 14 x 480 0.89-0.92, 19 x 19 x 816 0.95, 7 x 7 x 1152 0.90-0.91;
- * k3 and AVX-512 gained nothing that way (0.96-1.06). */
+ * alternated, one thread, 14 x 14 x 480 0.89-0.92, 19 x 19 x 816 0.95, 7 x 7 x 1152 0.88-0.91;
+ * k3 and AVX-512 gained nothing that way (0.96-1.07). */
 static inline __attribute__((always_inline)) en_vec block_kernel(
     float *out, const en_vec *tile, tile_shape t, const float *w, en_vec bias,
     const en_conv_desc *d, int c0, int skip, int lanes, int K, int S, int isa,
