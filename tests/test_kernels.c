@@ -212,6 +212,8 @@ static void test_gemm(void) {
     int cout = t % 4 == 0 ? irand(60, 340) : irand(1, 70);
     if (t == 7 || t == 87) /* weights beyond a quarter of the L2: few large row blocks */
       rows = irand(300, 700), cin = irand(400, 600), cout = irand(1100, 1400);
+    if (t == 47) /* input beyond four L2s of 2 MiB: the first panel prefetches its rows */
+      rows = irand(12000, 14000), cin = irand(180, 230), cout = irand(17, 40);
     en_act act = (en_act)irand(0, 3);
     size_t on = (size_t)rows * cout;
     float *in = randv((size_t)rows * cin), *w = randv((size_t)cout * cin), *bias = randv(cout);

@@ -47,6 +47,7 @@ typedef struct gemm_job {
   int cin, cout, panels;
   en_act act;
   int prefetch; /* weights too big to stay in L2 between calls: prefetch the next panel's */
+  int stream;   /* the input comes from memory: the first panel prefetches its rows (AVX2) */
 } gemm_job;
 
 /* Lines of the next panel to prefetch per tile: `lines` over the tiles of `rows` rows, mr rows
@@ -308,11 +309,30 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void tile_rows_avx2(
   }
 }
 
+/* The input rows a tile A_AHEAD rows on will read (input channels [k0, k0 + kc) of rows [i, i +
+ * mr), those that exist), one prefetch per cache line. The first panel of a row block reads its
+ * input from L3 or memory, six or twelve rows at a time, a few bytes of each per step: a
+ * pattern the hardware prefetcher of a Zen 3 core follows badly (22500 x 144 -> 16, 13 MB of
+ * input, was read at 3 GB/s of the 11 one core streams). Separate builds, one thread, Zen 3
+ * (512 KiB L2): 22500 x 144 -> 16 0.35-0.47 of the time; B3 300's 75 x 75 projections (3-4 MB
+ * of input, just written) in the network 0.74-0.83, four processes of each alternated. */
+#define A_AHEAD 12
+static inline __attribute__((always_inline)) void prefetch_input(const gemm_job *g, int64_t i,
+                                                                 int mr, int k0, int kc) {
+  int64_t end = i + mr < g->rows ? i + mr : g->rows;
+  for (int64_t r = i; r < end; r++) {
+    const float *row = g->in + r * g->cin + k0;
+    uintptr_t line = (uintptr_t)row & ~(uintptr_t)63, last = (uintptr_t)(row + kc - 1);
+    for (; line <= last; line += 64) __builtin_prefetch((const void *)line, 0, 3);
+  }
+}
+
 /* Rows [r0, r1) of panel p: two registers a row, or one for a last panel of at most 8
  * channels, 12 rows a tile (the two-register tile wasted half its multiply-adds there: 3136 x
- * 96 -> 24 ran at 57 GFLOP/s, 69 this way; 784 x 144 -> 40 62 -> 76). */
+ * 96 -> 24 ran at 57 GFLOP/s, 69 this way; 784 x 144 -> 40 62 -> 76); `stream`: prefetch the
+ * input rows ahead (prefetch_input). */
 static inline EN_TARGET_AVX2 __attribute__((always_inline)) void rows_avx2(
-    const gemm_job *g, int64_t r0, int64_t r1, int p, int k0, int kc, int nh) {
+    const gemm_job *g, int64_t r0, int64_t r1, int p, int k0, int kc, int nh, int stream) {
   /* the next panel's weights for these input channels (one line each), a share per tile (a
    * single row streams them itself: one_row_avx2) */
   const float *next = g->prefetch && p + 1 < g->panels && r1 - r0 > 1
@@ -330,6 +350,7 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void rows_avx2(
     if (next)
       for (int j = 0; j < share && done < kc; j++, done++)
         __builtin_prefetch(next + (int64_t)done * P, 0, 3);
+    if (stream) prefetch_input(g, i + A_AHEAD, mr, k0, kc);
     tile_rows_avx2(g, i, mr, p, k0, kc, nh);
     i += mr;
   }
@@ -381,8 +402,9 @@ EN_TARGET_AVX2 __attribute__((flatten)) static void block_avx2(const gemm_job *g
   for (int kb = 0; kb < nk; kb++) {
     int k0 = (int)((int64_t)g->cin * kb / nk), kc = (int)((int64_t)g->cin * (kb + 1) / nk) - k0;
     for (int p = p0; p < p1; p++) {
-      if (g->cout - p * P <= 8) rows_avx2(&h, r0, r1, p, k0, kc, 1);
-      else rows_avx2(&h, r0, r1, p, k0, kc, 2);
+      int stream = g->stream && p == p0;
+      if (g->cout - p * P <= 8) rows_avx2(&h, r0, r1, p, k0, kc, 1, stream);
+      else rows_avx2(&h, r0, r1, p, k0, kc, 2, stream);
       if (post) swish_panel_avx2(g, r0, r1, p);
     }
   }
@@ -491,6 +513,16 @@ static int big_weights(int cin, int cout) {
   return (int64_t)cin * cout * (int64_t)sizeof(float) > l2_bytes() / 4;
 }
 
+/* Whether the first panel of each row block should prefetch its input rows (prefetch_input):
+ * where the input outgrows four L2s, about one core's share of the L3 (Zen 3: 32 MiB for 8
+ * cores of 512 KiB L2), so it comes from memory, and rows have at least 64 input channels.
+ * From L3 the prefetches only cost (784 x 240 -> 40 and 12544 x 32 -> 16 1.07-1.10 of the
+ * time); rows of fewer channels are a few lines each, a tile's rows read almost in order,
+ * which the hardware follows (B3's 22500 x 40 -> 24 1.01-1.12 with them). */
+static int big_input(int64_t rows, int cin) {
+  return cin >= 64 && rows * cin * (int64_t)sizeof(float) > 4 * l2_bytes();
+}
+
 /* Row blocks for `rows` rows. Every row block streams all the weights once: where a K block of
  * them outgrows a quarter of the L2 (late stages: 361 x 640 -> 3840 has 4.9 MB a K block, read
  * from L3 once per 90-row block), blocks are as few as keep their slice of A (rows x one K
@@ -519,7 +551,7 @@ static void gemm(float *out, const float *in, const float *packed, const float *
                  const float *residual, int64_t rows, int cin, int cout, en_act act) {
   if (rows <= 0 || cout <= 0) return;
   gemm_job g = {out, in, packed, bias, residual, rows, cin, cout, (cout + P - 1) / P, act,
-                big_weights(cin, cout)};
+                big_weights(cin, cout), big_input(rows, cin)};
   if (empty_sum(&g, 0, cout)) return;
   block_fn run = pick_block();
   int64_t row_blocks = row_block_count(rows, cin, cout);
@@ -572,7 +604,7 @@ void en_fast_gemm(float *out, const float *in, const float *packed, const float 
 void en_fast_gemm_panels(float *out, const float *in, const float *packed, const float *bias,
                          int64_t rows, int cin, int cout, en_act act, int p0, int p1) {
   gemm_job g = {out, in, packed, bias, NULL, rows, cin, cout, (cout + P - 1) / P, act,
-                big_weights(cin, cout)};
+                big_weights(cin, cout), big_input(rows, cin)};
   int c1 = p1 * P < cout ? p1 * P : cout;
   if (rows <= 0 || p0 >= p1 || empty_sum(&g, p0 * P, c1)) return;
   block_fn run = pick_block();
