@@ -209,6 +209,41 @@ static void print_profile_text(const effnet_profile *p, long runs, double total_
          total_s > 0 ? 100.0 * other_s / total_s : 0.0, "-", "-");
 }
 
+/* Name of part `s` of a profile (effnet.h's EFFNET_PROFILE_STAGES). */
+static void part_name(int s, char *out, size_t size) {
+  if (s == 0) snprintf(out, size, "stem");
+  else if (s == EFFNET_PROFILE_STAGES - 1) snprintf(out, size, "head");
+  else snprintf(out, size, "stage%d", s);
+}
+
+static double part_seconds(const effnet_profile *p, int s) {
+  double t = 0;
+  for (int k = 0; k < EFFNET_OP_KINDS; k++) t += p->stage_seconds[s][k];
+  return t;
+}
+
+/* The time of each part of the network, split into the op kinds that run there. */
+static void print_stages_text(const effnet_profile *p, long runs, double total_s) {
+  static const effnet_op_kind cols[] = {EFFNET_OP_FUSED, EFFNET_OP_POINTWISE,
+                                        EFFNET_OP_DEPTHWISE, EFFNET_OP_SE};
+  int ncols = (int)(sizeof cols / sizeof cols[0]);
+  printf("profile by part of the network (ms/run; %% of the timed wall time):\n");
+  printf("  %-8s %9s %6s", "part", "ms/run", "%");
+  for (int c = 0; c < ncols; c++) printf(" %10s", effnet_op_kind_name(cols[c]));
+  printf(" %10s\n", "rest");
+  for (int s = 0; s < EFFNET_PROFILE_STAGES; s++) {
+    char name[16];
+    part_name(s, name, sizeof name);
+    double t = part_seconds(p, s), rest = t;
+    printf("  %-8s %9.3f %6.1f", name, 1e3 * t / runs, total_s > 0 ? 100.0 * t / total_s : 0.0);
+    for (int c = 0; c < ncols; c++) {
+      printf(" %10.3f", 1e3 * p->stage_seconds[s][cols[c]] / runs);
+      rest -= p->stage_seconds[s][cols[c]];
+    }
+    printf(" %10.3f\n", 1e3 * (rest > 0 ? rest : 0.0) / runs);
+  }
+}
+
 static void print_text(const char *name, const char *source, int n, int h, int w, int threads,
                        int64_t macs, long warmup, long runs, const bench_result *r, int profile) {
   double flops = 2.0 * (double)macs * n;
@@ -227,9 +262,31 @@ static void print_text(const char *name, const char *source, int n, int h, int w
   for (int i = 0; i < 2; i++)
     printf("  %-8s %10.3f %10.3f %10.2f %9.1f\n", label[i], 1e3 * t[i], 1e3 * t[i] / n,
            n / t[i], flops / t[i] / 1e9);
-  if (profile) print_profile_text(&r->profile, runs, r->total_s);
+  if (profile) {
+    print_profile_text(&r->profile, runs, r->total_s);
+    print_stages_text(&r->profile, runs, r->total_s);
+  }
   printf("%s %dx3x%dx%d threads %d: min %.3f ms, median %.3f ms\n", name, n, h, w, threads,
          1e3 * r->min_s, 1e3 * r->median_s);
+}
+
+/* "stages": each part's ms per run, and its op kinds' (those that ran there). */
+static void print_stages_json(const effnet_profile *p, long runs) {
+  printf(", \"stages\": {");
+  for (int s = 0; s < EFFNET_PROFILE_STAGES; s++) {
+    char name[16];
+    part_name(s, name, sizeof name);
+    printf("%s\"%s\": {\"ms_per_run\": %.6f, \"kinds\": {", s ? ", " : "", name,
+           1e3 * part_seconds(p, s) / runs);
+    for (int k = 0, first = 1; k < EFFNET_OP_KINDS; k++) {
+      if (p->stage_seconds[s][k] <= 0) continue;
+      printf("%s\"%s\": %.6f", first ? "" : ", ", effnet_op_kind_name((effnet_op_kind)k),
+             1e3 * p->stage_seconds[s][k] / runs);
+      first = 0;
+    }
+    printf("}}");
+  }
+  printf("}");
 }
 
 static void print_json(const char *name, int random, int n, int h, int w, int threads,
@@ -261,6 +318,7 @@ static void print_json(const char *name, int random, int n, int h, int w, int th
     }
     printf(", \"other\": {\"ms_per_run\": %.6f}}",
            r->total_s > ops_s ? 1e3 * (r->total_s - ops_s) / runs : 0.0);
+    print_stages_json(p, runs);
   }
   printf("}\n");
 }

@@ -186,10 +186,15 @@ typedef enum effnet_op_kind {
   EFFNET_OP_KINDS
 } effnet_op_kind;
 
+/* Parts of the network a profile splits its times by: 0 the input layout and the stem, 1..7
+ * the blocks of stages 1..7, 8 the head (1x1 conv, pooling, classifier). */
+#define EFFNET_PROFILE_STAGES 9
+
 typedef struct effnet_profile {
   double seconds[EFFNET_OP_KINDS];
   int64_t calls[EFFNET_OP_KINDS];
   int64_t macs[EFFNET_OP_KINDS]; /* multiply-adds done by each kind */
+  double stage_seconds[EFFNET_PROFILE_STAGES][EFFNET_OP_KINDS]; /* seconds, split by part */
 } effnet_profile;
 
 /* on != 0 starts (and zeroes) profiling; the timing adds a clock read around each op. */

@@ -32,6 +32,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -99,6 +100,61 @@ def child_ort(args):
     print(json.dumps({"median_ms": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times),
                       "runs": args.runs, "version": ort.__version__,
                       "peak_rss_kib": 1024.0 * vm_hwm_mib()}))
+    return 0
+
+
+def ort_part(node_name):
+    """The part of the network an ORT node belongs to, from torchvision's module path in its
+    name: "stem" (features.0), "stage1".."stage7" (features.1-7), "head" (features.8, the
+    pooling, the classifier), or None (the layout reorders ORT inserts have no module)."""
+    m = re.search(r"/features/features\.(\d+)/", node_name)
+    if m:
+        i = int(m.group(1))
+        return "stem" if i == 0 else "stage%d" % i if i <= 7 else "head"
+    if node_name.startswith(("/avgpool/", "/classifier/", "/Flatten")):
+        return "head"
+    return None
+
+
+def child_ort_stages(args):
+    """ORT's own profiler over the timed runs: ms per run of each part of the network, split
+    into convolutions (Conv, FusedConv: every conv with what ORT fused into it) and the other
+    nodes (activations, SE pooling and scaling); layout reorders apart."""
+    import numpy as np
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = args.threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.enable_profiling = True
+    tmp = tempfile.mkdtemp(prefix="ort_prof_")
+    so.profile_file_prefix = os.path.join(tmp, "ort")
+    try:
+        sess = ort.InferenceSession(args.child_ort_stages, so, providers=["CPUExecutionProvider"])
+        name = sess.get_inputs()[0].name
+        x = np.random.default_rng(1).standard_normal((args.batch, 3, args.h, args.w),
+                                                     dtype=np.float32)
+        for _ in range(args.warmup + args.runs):
+            sess.run(None, {name: x})
+        with open(sess.end_profiling()) as f:
+            events = json.load(f)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    runs = sorted((e for e in events if e.get("name") == "model_run"), key=lambda e: e["ts"])
+    timed = runs[-args.runs:]
+    start = timed[0]["ts"]
+    parts = {}
+    for e in events:
+        if e.get("cat") != "Node" or not e["name"].endswith("_kernel_time") or e["ts"] < start:
+            continue
+        part = ort_part(e["name"]) or "reorders"
+        kind = "conv" if e["args"].get("op_name") in ("Conv", "FusedConv") else "other"
+        d = parts.setdefault(part, {"conv": 0.0, "other": 0.0})
+        d[kind] += e["dur"] / 1e3 / args.runs  # us -> ms per run
+    wall = statistics.median(r["dur"] / 1e3 for r in timed)
+    print(json.dumps({"parts": parts, "median_ms": wall}))
     return 0
 
 
@@ -267,12 +323,23 @@ def parity(effnet, files, workdir, tv_name):
 
 
 def profile(effnet, files, row, threads, runs, warmup):
-    """effnet's time per op kind (bench --profile), one process, after the timed alternations."""
+    """effnet's time per op kind and per part of the network (bench --profile), one process,
+    after the timed alternations."""
     rid, tv_name, res, batch = row[:4]
     out = run_child([effnet, "bench", "--weights", files[tv_name]["safetensors"], "--batch",
                      str(batch), "--threads", str(threads), "--size", str(res), "--runs",
                      str(runs), "--warmup", str(warmup), "--profile", "--json"])
-    return json.loads(out.strip().splitlines()[-1])["profile"]
+    d = json.loads(out.strip().splitlines()[-1])
+    return {"kinds": d["profile"], "stages": d["stages"], "median_ms": d["median_ms"]}
+
+
+def ort_stages(files, row, threads, runs, warmup):
+    """ORT's time per part of the network (child_ort_stages), one process."""
+    rid, tv_name, res, batch = row[:4]
+    out = run_child([sys.executable, __file__, "--child-ort-stages", files[tv_name]["onnx"][batch],
+                     "--threads", str(threads), "--batch", str(batch), "--h", str(res), "--w",
+                     str(res), "--runs", str(runs), "--warmup", str(warmup)], env=ort_env())
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def measure(effnet, files, row, threads, runs, warmup, engine):
@@ -316,6 +383,7 @@ def main():
                     help="avx2: hide AVX-512/AMX/AVX-VNNI from both engines (CPUID faulting)")
     # child mode (internal)
     ap.add_argument("--child-ort", help=argparse.SUPPRESS)
+    ap.add_argument("--child-ort-stages", help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--h", type=int, default=224, help=argparse.SUPPRESS)
     ap.add_argument("--w", type=int, default=224, help=argparse.SUPPRESS)
@@ -323,11 +391,11 @@ def main():
     ap.add_argument("--output", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
-    if args.child_ort:
+    if args.child_ort or args.child_ort_stages:
         args.threads = int(args.threads) if args.child_ort != "-" else 1
         args.runs = args.runs or 10
         args.warmup = 2 if args.warmup is None else args.warmup
-        return child_ort(args)
+        return child_ort_stages(args) if args.child_ort_stages else child_ort(args)
 
     rows = select_rows(args.rows)
     try:
@@ -387,8 +455,10 @@ def main():
         for row in rows:
             for t in thread_counts:
                 log("profile %s %dT ..." % (row[0], t))
-                profiles[(row[0], t)] = profile(args.effnet, files, row, t, args.runs or row[4],
-                                                row[5] if args.warmup is None else args.warmup)
+                runs = args.runs or row[4]
+                warmup = row[5] if args.warmup is None else args.warmup
+                profiles[(row[0], t)] = profile(args.effnet, files, row, t, runs, warmup)
+                profiles[(row[0], t)]["ort_stages"] = ort_stages(files, row, t, runs, warmup)
         report = render(rows, thread_counts, results, checks, args, started, versions,
                         ort_base_rss, profiles)
     finally:
@@ -403,7 +473,7 @@ def main():
 
 def render_profiles(rows, thread_counts, profiles):
     kinds = [k for k in ("stem", "pointwise", "expand+dw", "depthwise", "se", "linear")
-             if any(k in p for p in profiles.values())]
+             if any(k in p["kinds"] for p in profiles.values())]
     lines = ["effnet's time per op kind (`effnet bench --profile`, one process per row after the "
              "alternations; ms per batch and GFLOP/s, 2 x multiply-adds / time; expand+dw = "
              "expand 1x1 and depthwise fused):", "",
@@ -413,7 +483,7 @@ def render_profiles(rows, thread_counts, profiles):
         rid, tv_name, res, batch = row[:4]
         label = "%s %d, batch %d" % (tv_name.replace("efficientnet_", "").upper(), res, batch)
         for t in thread_counts:
-            p = profiles[(rid, t)]
+            p = profiles[(rid, t)]["kinds"]
             cells = []
             for k in kinds:
                 d = p.get(k, {})
@@ -481,7 +551,43 @@ def render(rows, thread_counts, results, checks, args, started, versions, ort_ba
     lines.append("Relative differences are max|a - b| / max|b| over the logits.")
     lines.append("")
     lines += render_profiles(rows, thread_counts, profiles)
+    lines += render_stages(rows, thread_counts, profiles)
     return "\n".join(lines)
+
+
+def render_stages(rows, thread_counts, profiles):
+    """Per row, ms per run of each part of the network in both engines, from one profiled
+    process each: ORT's profiler (its convolutions apart from its other nodes: activations, SE
+    pooling and scaling) and effnet bench --profile (convolutions with their activations,
+    SE pooling and scaling fused)."""
+    parts = ["stem"] + ["stage%d" % i for i in range(1, 8)] + ["head"]
+    lines = ["Time per part of the network, ms per batch (one profiled process per engine, row "
+             "and thread count; ORT: its own profiler, `conv` its Conv/FusedConv nodes, `all` "
+             "adds its activations, SE pooling and scaling; profiling adds overhead to both, "
+             "so the parts sum to more than the table's medians):", ""]
+    head = "| part |" + "".join(" ORT conv %dT | ORT all %dT | effnet %dT |" % (t, t, t)
+                               for t in thread_counts)
+    for row in rows:
+        rid, tv_name, res, batch = row[:4]
+        label = "%s %d, batch %d" % (tv_name.replace("efficientnet_", "").upper(), res, batch)
+        lines += ["%s:" % label, "", head, "|---|" + "---|---|---|" * len(thread_counts)]
+        totals = {t: [0.0, 0.0, 0.0] for t in thread_counts}
+        for part in parts + ["reorders"]:
+            cells = []
+            for t in thread_counts:
+                o = profiles[(rid, t)]["ort_stages"]["parts"].get(part, {"conv": 0, "other": 0})
+                e = profiles[(rid, t)]["stages"].get(part, {"ms_per_run": 0.0})["ms_per_run"]
+                conv, every = o["conv"], o["conv"] + o["other"]
+                for i, v in enumerate((conv, every, e)):
+                    totals[t][i] += v
+                cells.append(" %.2f | %.2f | %s |" % (conv, every,
+                                                    "%.2f" % e if part != "reorders" else "-"))
+            name = part if part != "reorders" else "ORT layout reorders"
+            lines.append("| %s |%s" % (name, "".join(cells)))
+        lines.append("| total |" + "".join(" %.2f | %.2f | %.2f |" % tuple(totals[t])
+                                           for t in thread_counts))
+        lines.append("")
+    return lines
 
 
 if __name__ == "__main__":

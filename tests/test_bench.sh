@@ -1,6 +1,7 @@
 #!/bin/sh
 # effnet bench as scripts use it: the last line ends in "median X ms", --json is one parseable
-# line with the documented keys, --profile lists every op kind, bad arguments exit 2 with one
+# line with the documented keys, --profile lists every op kind and every part of the network
+# (stem, stages, head), bad arguments exit 2 with one
 # line. Never asserts a time or a speed (the machine may be busy; see STYLE.md).
 # Usage: sh tests/test_bench.sh BUILD
 build=${1:-build}
@@ -53,6 +54,9 @@ done
 for kind in layout stem pointwise depthwise se add pool linear; do
   grep -q "^  $kind " "$tmp/out" && ok || bad "--profile lacks op kind $kind"
 done
+for part in stem stage1 stage2 stage3 stage4 stage5 stage6 stage7 head; do
+  grep -q "^  $part " "$tmp/out" && ok || bad "--profile lacks part $part"
+done
 tail -n 1 "$tmp/out" | grep -q "$median_last" && ok || bad "--profile: last line lacks 'median X ms'"
 
 # --json: exactly one line, valid JSON, with the documented keys (profile only when asked)
@@ -83,8 +87,20 @@ if sys.argv[2] == "1":
     kinds = ["layout", "stem", "pointwise", "depthwise", "se", "add", "pool", "linear"]
     assert all(k in d["profile"] for k in kinds), d["profile"]
     assert sum(d["profile"][k]["macs_per_run"] for k in kinds) == d["macs"], d["profile"]
+    # the parts split the kinds' times: each part is the sum of its kinds, all parts the
+    # kinds' total (each printed to 1e-6 ms)
+    parts = ["stem"] + ["stage%d" % i for i in range(1, 8)] + ["head"]
+    assert list(d["stages"]) == parts, d["stages"]
+    for p in parts:
+        got = sum(d["stages"][p]["kinds"].values())
+        assert abs(d["stages"][p]["ms_per_run"] - got) <= 1e-5, (p, d["stages"][p])
+    by_part = sum(d["stages"][p]["ms_per_run"] for p in parts)
+    by_kind = sum(v["ms_per_run"] for k, v in d["profile"].items() if k != "other")
+    assert abs(by_part - by_kind) <= 1e-4, (by_part, by_kind)
+    assert "stem" in d["stages"]["stem"]["kinds"], d["stages"]
+    assert "linear" in d["stages"]["head"]["kinds"], d["stages"]
 else:
-    assert "profile" not in d, d
+    assert "profile" not in d and "stages" not in d, d
 PY
 }
 # shellcheck disable=SC2086

@@ -262,6 +262,20 @@ static void test_profile(void) {
             (long long)(n * info.macs));
   CHECK_EQ_INT(prof.calls[EFFNET_OP_DEPTHWISE], m->arch.num_blocks);
   CHECK_EQ_INT(prof.calls[EFFNET_OP_SE], m->arch.num_blocks);
+  /* the parts split each kind's time: they add up to it, and a kind has time only in the parts
+   * where it runs (the stem in part 0, blocks in 1..7, the classifier in the head) */
+  for (int k = 0; k < EFFNET_OP_KINDS; k++) {
+    double sum = 0;
+    for (int s = 0; s < EFFNET_PROFILE_STAGES; s++) sum += prof.stage_seconds[s][k];
+    CHECK_MSG(fabs(sum - prof.seconds[k]) <= 1e-9 * prof.seconds[k] + 1e-12,
+              "kind %d: parts %g vs %g s", k, sum, prof.seconds[k]);
+  }
+  for (int s = 0; s < EFFNET_PROFILE_STAGES; s++) {
+    int stem = s == 0, head = s == EFFNET_PROFILE_STAGES - 1;
+    if (!stem) CHECK(prof.stage_seconds[s][EFFNET_OP_STEM] == 0.0);
+    if (!head) CHECK(prof.stage_seconds[s][EFFNET_OP_LINEAR] == 0.0);
+    if (stem || head) CHECK(prof.stage_seconds[s][EFFNET_OP_SE] == 0.0);
+  }
   CHECK(!strcmp(effnet_op_kind_name(EFFNET_OP_SE), "se"));
   effnet_model_set_profiling(m, 0);
   effnet_model_free(m);

@@ -12,13 +12,20 @@ typedef struct fmap {
   int h, w, c;
 } fmap;
 
-/* Runs `call` and, when profiling, charges its time and multiply-adds to `kind`. */
-#define TIMED(args, kind, mac_count, call)                                         \
+/* Parts of the profile (effnet.h): the stem's, a stage's blocks' (stage + 1), the head's. */
+enum { PART_STEM = 0, PART_HEAD = EFFNET_PROFILE_STAGES - 1 };
+_Static_assert(EFFNET_PROFILE_STAGES == EN_NUM_STAGES + 2, "stem, the stages, the head");
+
+/* Runs `call` and, when profiling, charges its time and multiply-adds to `kind` (and its time
+ * to `kind` within `part`). */
+#define TIMED(args, part, kind, mac_count, call)                                   \
   do {                                                                             \
     double t0_ = (args)->profile ? omp_get_wtime() : 0.0;                          \
     call;                                                                          \
     if ((args)->profile) {                                                         \
-      (args)->profile->seconds[kind] += omp_get_wtime() - t0_;                     \
+      double dt_ = omp_get_wtime() - t0_;                                          \
+      (args)->profile->seconds[kind] += dt_;                                       \
+      (args)->profile->stage_seconds[part][kind] += dt_;                           \
       (args)->profile->calls[kind]++;                                              \
       (args)->profile->macs[kind] += (mac_count);                                  \
     }                                                                              \
@@ -117,24 +124,25 @@ static fmap run_block(const en_forward_args *a, const en_block *b, const en_fold
   fmap e = {p->expanded, x.h, x.w, b->mid_ch};
   en_conv_desc d = conv_desc(a, f->expand_w ? &e : &x, b->mid_ch, b->kernel, b->stride, act);
   int64_t hw = (int64_t)d.oh * d.ow;
+  int part = b->stage + 1;
   float *pool = f->se_w1 ? p->pool : NULL;
   if (f->expand_w && en_fuse_front(b, x.h, x.w)) {
     int64_t macs = in_rows * b->in_ch * b->mid_ch + p->n * hw * b->mid_ch * b->kernel * b->kernel;
-    TIMED(a, EFFNET_OP_FUSED, macs,
+    TIMED(a, part, EFFNET_OP_FUSED, macs,
           k->expand_depthwise(p->dw, pool, x.data, b->in_ch, f->expand_w, f->expand_b, f->dw_w,
                               f->dw_b, &d, p->expanded, p->ring));
   } else {
     if (f->expand_w)
-      TIMED(a, EFFNET_OP_POINTWISE, in_rows * b->in_ch * b->mid_ch,
+      TIMED(a, part, EFFNET_OP_POINTWISE, in_rows * b->in_ch * b->mid_ch,
             k->gemm(p->expanded, x.data, f->expand_w, f->expand_b, NULL, in_rows, b->in_ch,
                     b->mid_ch, act));
-    TIMED(a, EFFNET_OP_DEPTHWISE, p->n * hw * b->mid_ch * b->kernel * b->kernel,
+    TIMED(a, part, EFFNET_OP_DEPTHWISE, p->n * hw * b->mid_ch * b->kernel * b->kernel,
           k->depthwise(p->dw, f->expand_w ? p->expanded : x.data, f->dw_w, f->dw_b, &d, pool));
   }
   if (f->se_w1)
-    TIMED(a, EFFNET_OP_SE, (int64_t)p->n * 2 * b->mid_ch * b->se_ch,
+    TIMED(a, part, EFFNET_OP_SE, (int64_t)p->n * 2 * b->mid_ch * b->se_ch,
           squeeze_excite(a, b, f, hw));
-  TIMED(a, EFFNET_OP_POINTWISE, p->n * hw * b->mid_ch * b->out_ch,
+  TIMED(a, part, EFFNET_OP_POINTWISE, p->n * hw * b->mid_ch * b->out_ch,
         project(a, b, f, b->has_skip ? x.data : NULL, out, hw));
   fmap y = {out, d.oh, d.ow, b->out_ch};
   return y;
@@ -167,9 +175,9 @@ static fmap front(const en_forward_args *a, const float *input, int end) {
   const en_arch *arch = a->arch;
   en_plan *p = a->plan;
   fmap img = {p->ping, p->h, p->w, 3};
-  TIMED(a, EFFNET_OP_LAYOUT, 0, to_nhwc(img.data, input, p->n, p->h, p->w));
+  TIMED(a, PART_STEM, EFFNET_OP_LAYOUT, 0, to_nhwc(img.data, input, p->n, p->h, p->w));
   en_conv_desc d = conv_desc(a, &img, arch->stem_ch, 3, 2, arch->act);
-  TIMED(a, EFFNET_OP_STEM, (int64_t)p->n * d.oh * d.ow * arch->stem_ch * 27,
+  TIMED(a, PART_STEM, EFFNET_OP_STEM, (int64_t)p->n * d.oh * d.ow * arch->stem_ch * 27,
         stem(a, &d, img.data, p->pong));
   fmap x = {p->pong, d.oh, d.ow, arch->stem_ch};
   emit(a, "stem", &x);
@@ -184,13 +192,13 @@ static void back(const en_forward_args *a, fmap x, int from, float *logits) {
   en_plan *p = a->plan;
   x = blocks(a, x, from, arch->num_blocks);
   int64_t rows = (int64_t)p->n * x.h * x.w;
-  TIMED(a, EFFNET_OP_POINTWISE, rows * x.c * arch->head_ch,
+  TIMED(a, PART_HEAD, EFFNET_OP_POINTWISE, rows * x.c * arch->head_ch,
         k->gemm(p->expanded, x.data, f->head_w, f->head_b, NULL, rows, x.c, arch->head_ch,
                 arch->act));
   fmap head = {p->expanded, x.h, x.w, arch->head_ch};
   emit(a, "head", &head);
-  TIMED(a, EFFNET_OP_POOL, 0, k->pool(p->pool, head.data, p->n, (int64_t)x.h * x.w, arch->head_ch));
-  TIMED(a, EFFNET_OP_LINEAR, (int64_t)p->n * arch->head_ch * arch->num_classes,
+  TIMED(a, PART_HEAD, EFFNET_OP_POOL, 0, k->pool(p->pool, head.data, p->n, (int64_t)x.h * x.w, arch->head_ch));
+  TIMED(a, PART_HEAD, EFFNET_OP_LINEAR, (int64_t)p->n * arch->head_ch * arch->num_classes,
         k->gemm(logits, p->pool, f->fc_w, f->fc_b, NULL, p->n, arch->head_ch, arch->num_classes,
                 EN_ACT_NONE));
 }
