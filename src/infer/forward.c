@@ -197,7 +197,8 @@ static void back(const en_forward_args *a, fmap x, int from, float *logits) {
                 arch->act));
   fmap head = {p->expanded, x.h, x.w, arch->head_ch};
   emit(a, "head", &head);
-  TIMED(a, PART_HEAD, EFFNET_OP_POOL, 0, k->pool(p->pool, head.data, p->n, (int64_t)x.h * x.w, arch->head_ch));
+  TIMED(a, PART_HEAD, EFFNET_OP_POOL, 0,
+        k->pool(p->pool, head.data, p->n, (int64_t)x.h * x.w, arch->head_ch));
   TIMED(a, PART_HEAD, EFFNET_OP_LINEAR, (int64_t)p->n * arch->head_ch * arch->num_classes,
         k->gemm(logits, p->pool, f->fc_w, f->fc_b, NULL, p->n, arch->head_ch, arch->num_classes,
                 EN_ACT_NONE));

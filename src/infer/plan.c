@@ -23,19 +23,39 @@ typedef struct plan_sizes {
  * weights) 105-109 ms unfused vs 127-156 fused; B7's 38-wide stage 5 (in 224, 1.2 MB) fused
  * 104-110 vs 128-141; B3's 10-wide stage 6 (in 232, 1.3 MB) unfused 8 % faster on one thread,
  * 18 % on two (relative to the stage's projection time, machine drift). B0 keeps every fused
- * stage (14 wide, in <= 112). */
-int en_fuse_front(const en_block *b, int h, int w) {
+ * stage (14 wide, in <= 112) on that 2 MiB L2.
+ * Where the fused kernel's weights and ring of k expanded rows outgrow the L2 (Zen 3: 512 KiB),
+ * its per-row weight rereads come from L3, and an expanded tensor of under 1.5 MiB, which stays
+ * in cache between the two passes, is cheaper unfused. Zen 3, one thread: standalone 14 x 14 x
+ * 112 -> 672 k5 (301 + 242 KiB; 514 KiB expanded) unfused 0.74 of the fused time, 19 x 19 x 136
+ * -> 816 k5 0.87, 28 x 28 x 40 -> 240 k5 (fits) 0.81 but in the network fused is better there;
+ * 38 x 38 x 48 -> 288 k5 (1.6 MiB expanded) fused better (unfused 1.24). In the network (per-op
+ * trace, 4 processes each alternated): B0's three 14 x 14 x 672 blocks 0.80-0.84 (one thread)
+ * and 0.87-0.89 (two) of their time while untouched blocks drifted 0.89-1.05; B3's 19 x 19 x 816
+ * blocks 0.94-1.04, neutral. */
+static int fused_by_shape(const en_block *b, int h, int w) {
   int64_t expanded = (int64_t)h * w * b->mid_ch * 4, weights = (int64_t)b->in_ch * b->mid_ch * 4;
   int reread = weights <= (2 << 20) ? 1 : 4; /* cost of a weight reread, L2 = 1 */
   return b->expand != 1 && w >= 8 && expanded >= (512 << 10) && b->in_ch * reread <= 8 * w;
 }
 
+int en_fuse_front(const en_block *b, int h, int w) {
+  int64_t expanded = (int64_t)h * w * b->mid_ch * 4, weights = (int64_t)b->in_ch * b->mid_ch * 4;
+  int64_t ring = (int64_t)b->kernel * (w + b->kernel - 1) * b->mid_ch * 4;
+  if (weights + ring > en_l2_bytes() && expanded < (3 << 19)) return 0;
+  return fused_by_shape(b, h, w);
+}
+
 /* Bytes of activations one image moves through block b (its input, the expanded tensor where
- * it is not fused, the depthwise output and the block's output) and of the block's weights. */
+ * it is not fused, the depthwise output and the block's output) and of the block's weights.
+ * Fused or not as on a 2 MiB L2 (fused_by_shape), so that the split point does not depend on
+ * the machine's L2: on Zen 3 counting the unfused 14 x 14 x 672 blocks moved B0 224's split from
+ * block 9 to 11, and batch 8 ran within noise of block 9 (separate builds alternated, 6 each:
+ * one thread 1.03 of the time, 0.95-1.09; two 0.91, 0.78-1.40). */
 static void block_traffic(const en_block *b, int h, int w, int64_t *act, int64_t *weights) {
   int64_t in = (int64_t)h * w, out = (int64_t)en_conv_out(h, b->stride) * en_conv_out(w, b->stride);
   int64_t floats = in * b->in_ch + out * b->mid_ch + out * b->out_ch;
-  if (b->expand != 1 && !en_fuse_front(b, h, w)) floats += in * b->mid_ch;
+  if (b->expand != 1 && !fused_by_shape(b, h, w)) floats += in * b->mid_ch;
   *act = 4 * floats;
   *weights = 4 * ((int64_t)b->in_ch * b->mid_ch * (b->expand != 1) +
                   (int64_t)b->mid_ch * b->out_ch + 2 * (int64_t)b->mid_ch * b->se_ch);

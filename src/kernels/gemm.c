@@ -491,7 +491,7 @@ static int empty_sum(const gemm_job *g, int c0, int c1) {
 }
 
 /* The per-core L2 cache in bytes (glibc reads it from CPUID), 512 KiB where unknown. */
-static int64_t l2_bytes(void) {
+int64_t en_l2_bytes(void) {
   static int64_t cached; /* 0: not yet read (a race only writes the same value twice) */
   int64_t v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
   if (v) return v;
@@ -510,7 +510,7 @@ static int64_t l2_bytes(void) {
  * weights in L2 the prefetches cost 2.5-4 % (hence the size test). AVX-512: neutral, not
  * used. */
 static int big_weights(int cin, int cout) {
-  return (int64_t)cin * cout * (int64_t)sizeof(float) > l2_bytes() / 4;
+  return (int64_t)cin * cout * (int64_t)sizeof(float) > en_l2_bytes() / 4;
 }
 
 /* Whether the first panel of each row block should prefetch its input rows (prefetch_input):
@@ -520,7 +520,7 @@ static int big_weights(int cin, int cout) {
  * time); rows of fewer channels are a few lines each, a tile's rows read almost in order,
  * which the hardware follows (B3's 22500 x 40 -> 24 1.01-1.12 with them). */
 static int big_input(int64_t rows, int cin) {
-  return cin >= 64 && rows * cin * (int64_t)sizeof(float) > 4 * l2_bytes();
+  return cin >= 64 && rows * cin * (int64_t)sizeof(float) > 4 * en_l2_bytes();
 }
 
 /* Row blocks for `rows` rows. Every row block streams all the weights once: where a K block of
@@ -533,7 +533,7 @@ static int big_input(int64_t rows, int cin) {
  * 100 x 2304 -> 384 and 100 x 1392 -> 232 0.89-0.98. */
 static int64_t row_block_count(int64_t rows, int cin, int cout) {
   int nk = k_block_count(cin);
-  int64_t kc = nk > 0 ? (cin + nk - 1) / nk : 1, l2 = l2_bytes();
+  int64_t kc = nk > 0 ? (cin + nk - 1) / nk : 1, l2 = en_l2_bytes();
   int64_t per = MC + MC / 2;
   if (kc * cout * (int64_t)sizeof(float) > l2 / 4) {
     int64_t fit = l2 / 2 / (kc * (int64_t)sizeof(float));

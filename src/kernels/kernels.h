@@ -85,6 +85,8 @@ size_t en_expand_depthwise_scratch(const en_conv_desc *d, int threads);
  * + k]. A row of a panel is one aligned vector of the GEMM's micro-kernel. */
 #define EN_GEMM_PANEL 16
 size_t en_gemm_packed_floats(int cin, int cout);
+/* The per-core L2 cache in bytes (src/kernels/gemm.c; 512 KiB where the system does not say). */
+int64_t en_l2_bytes(void);
 /* w (cout, cin) -> packed */
 void en_gemm_pack(float *packed, const float *w, int cin, int cout);
 /* w (cout, cin) packed as the weights of the GEMM out (rows, cin) = in (rows, cout) . w, i.e.
