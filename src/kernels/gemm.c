@@ -226,61 +226,62 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void one_row_avx2(
  * unrolled). */
 static inline EN_TARGET_AVX2 __attribute__((always_inline)) void rows_k_avx2(
     __m256 *c, const float *a, const float *b, int kc, int K, int mr, int nh) {
+  int64_t next = (int64_t)K * P; /* nh == 3: the third half is the next panel's first */
 #pragma GCC unroll 4
   for (int k = 0; k < kc; k++, a++, b += P) {
-    __m256 w0 = _mm256_loadu_ps(b), w1 = nh == 2 ? _mm256_loadu_ps(b + 8) : w0;
+    __m256 w0 = _mm256_loadu_ps(b), w1 = nh >= 2 ? _mm256_loadu_ps(b + 8) : w0;
+    __m256 w2 = nh == 3 ? _mm256_loadu_ps(b + next) : w0;
     for (int r = 0; r < mr; r++) {
       __m256 x = _mm256_broadcast_ss(a + (int64_t)r * K);
       c[nh * r] = _mm256_fmadd_ps(x, w0, c[nh * r]);
-      if (nh == 2) c[2 * r + 1] = _mm256_fmadd_ps(x, w1, c[2 * r + 1]);
+      if (nh >= 2) c[nh * r + 1] = _mm256_fmadd_ps(x, w1, c[nh * r + 1]);
+      if (nh == 3) c[3 * r + 2] = _mm256_fmadd_ps(x, w2, c[3 * r + 2]);
     }
   }
 }
 
 /* MR rows (a constant after inlining) of panel p, input channels [k0, k0 + kc); nh (a
- * constant) 8-float halves of the panel: 2, or 1 for a last panel of at most 8 channels. */
+ * constant) 8-float halves: 2 (the panel), 1 for a last panel of at most 8 channels, 3 for a
+ * full panel and a last one of at most 8 channels after it (4 rows: twelve accumulators). */
 static inline EN_TARGET_AVX2 __attribute__((always_inline)) void tile_avx2(const gemm_job *g,
                                                                            int64_t i, int mr,
                                                                            int p, int k0, int kc,
                                                                            int nh) {
-  int K = g->cin, col = p * P, left = g->cout - col, lanes = left < P ? left : P;
-  int n0 = lanes < 8 ? lanes : 8, n1 = lanes - n0; /* lanes in each half */
-  __m256i m0 = en_lane_mask8(n0), m1 = en_lane_mask8(n1);
+  int K = g->cin, col = p * P, n[3];
+  __m256i m[3];
+  for (int h = 0; h < 3; h++) { /* lanes in each half */
+    int left = g->cout - col - 8 * h;
+    n[h] = left < 0 ? 0 : left < 8 ? left : 8;
+    m[h] = en_lane_mask8(n[h]);
+  }
   __m256 c[12], acc[12]; /* c never has its address taken: it stays in registers */
   float *o = g->out + i * g->cout + col;
-  for (int r = 0; r < mr; r++) {
-    c[nh * r] = k0 ? en_load8(o + r * g->cout, n0, m0) : _mm256_setzero_ps();
-    if (nh == 2) c[2 * r + 1] = k0 ? en_load8(o + r * g->cout + 8, n1, m1) : _mm256_setzero_ps();
-  }
+  for (int r = 0; r < mr; r++)
+    for (int h = 0; h < nh; h++)
+      c[nh * r + h] = k0 ? en_load8(o + r * g->cout + 8 * h, n[h], m[h]) : _mm256_setzero_ps();
   const float *a = g->in + i * K + k0, *b = g->packed + ((int64_t)p * K + k0) * P;
-  if (mr == 1) /* one row (a batch-1 classifier) */
+  if (mr == 1 && nh < 3) /* one row (a batch-1 classifier) */
     one_row_avx2(c, a, b, kc, nh, p + 1 < g->panels ? b + (int64_t)K * P : NULL);
   else
     rows_k_avx2(c, a, b, kc, K, mr, nh);
   for (int j = 0; j < nh * mr; j++) acc[j] = c[j];
   if (k0 + kc == K) { /* the last input channels: bias, activation, residual */
-    if (g->bias) {
-      __m256 b0 = en_load8(g->bias + col, n0, m0);
-      __m256 b1 = nh == 2 ? en_load8(g->bias + col + 8, n1, m1) : b0;
-      for (int r = 0; r < mr; r++) {
-        acc[nh * r] = _mm256_add_ps(acc[nh * r], b0);
-        if (nh == 2) acc[2 * r + 1] = _mm256_add_ps(acc[2 * r + 1], b1);
+    if (g->bias)
+      for (int h = 0; h < nh; h++) {
+        __m256 bh = en_load8(g->bias + col + 8 * h, n[h], m[h]);
+        for (int r = 0; r < mr; r++) acc[nh * r + h] = _mm256_add_ps(acc[nh * r + h], bh);
       }
-    }
     en_act_avx2(acc, nh * mr, g->act);
     if (g->residual) {
       const float *res = g->residual + i * g->cout + col;
-      for (int r = 0; r < mr; r++) {
-        acc[nh * r] = _mm256_add_ps(acc[nh * r], en_load8(res + r * g->cout, n0, m0));
-        if (nh == 2)
-          acc[2 * r + 1] = _mm256_add_ps(acc[2 * r + 1], en_load8(res + r * g->cout + 8, n1, m1));
-      }
+      for (int r = 0; r < mr; r++)
+        for (int h = 0; h < nh; h++)
+          acc[nh * r + h] = _mm256_add_ps(acc[nh * r + h],
+                                          en_load8(res + r * g->cout + 8 * h, n[h], m[h]));
     }
   }
-  for (int r = 0; r < mr; r++) {
-    en_store8(o + r * g->cout, acc[nh * r], n0, m0);
-    if (nh == 2) en_store8(o + r * g->cout + 8, acc[2 * r + 1], n1, m1);
-  }
+  for (int r = 0; r < mr; r++)
+    for (int h = 0; h < nh; h++) en_store8(o + r * g->cout + 8 * h, acc[nh * r + h], n[h], m[h]);
 }
 
 /* The next tile's height for `left` rows: 6 where that leaves none or at least 4; otherwise
@@ -297,6 +298,15 @@ static inline int next_rows_avx2(int64_t left) {
  * so that each tile's accumulators stay in registers. */
 static inline EN_TARGET_AVX2 __attribute__((always_inline)) void tile_rows_avx2(
     const gemm_job *g, int64_t i, int mr, int p, int k0, int kc, int nh) {
+  if (nh == 3) { /* at most 4 rows */
+    switch (mr) {
+    case 4: tile_avx2(g, i, 4, p, k0, kc, 3); break;
+    case 3: tile_avx2(g, i, 3, p, k0, kc, 3); break;
+    case 2: tile_avx2(g, i, 2, p, k0, kc, 3); break;
+    default: tile_avx2(g, i, 1, p, k0, kc, 3); break;
+    }
+    return;
+  }
   switch (mr) {
   case 12: tile_avx2(g, i, 12, p, k0, kc, 1); break;
   case 8: tile_avx2(g, i, 8, p, k0, kc, 1); break;
@@ -329,19 +339,21 @@ static inline __attribute__((always_inline)) void prefetch_input(const gemm_job 
 
 /* Rows [r0, r1) of panel p: two registers a row, or one for a last panel of at most 8
  * channels, 12 rows a tile (the two-register tile wasted half its multiply-adds there: 3136 x
- * 96 -> 24 ran at 57 GFLOP/s, 69 this way; 784 x 144 -> 40 62 -> 76); `stream`: prefetch the
- * input rows ahead (prefetch_input). */
+ * 96 -> 24 ran at 57 GFLOP/s, 69 this way; 784 x 144 -> 40 62 -> 76), or (nh 3) panel p and a
+ * last panel of at most 8 channels after it, three registers a row, 4 rows a tile; `stream`:
+ * prefetch the input rows ahead (prefetch_input). */
 static inline EN_TARGET_AVX2 __attribute__((always_inline)) void rows_avx2(
     const gemm_job *g, int64_t r0, int64_t r1, int p, int k0, int kc, int nh, int stream) {
   /* the next panel's weights for these input channels (one line each), a share per tile (a
    * single row streams them itself: one_row_avx2) */
-  const float *next = g->prefetch && p + 1 < g->panels && r1 - r0 > 1
+  const float *next = g->prefetch && p + 1 < g->panels && r1 - r0 > 1 && nh != 3
                           ? g->packed + ((int64_t)(p + 1) * g->cin + k0) * P
                           : NULL;
   int share = prefetch_share(kc, r1 - r0, 6), done = 0;
   for (int64_t i = r0; i < r1;) {
     int64_t left = r1 - i;
     int mr = nh == 2                 ? next_rows_avx2(left)
+             : nh == 3               ? (left >= 4 ? 4 : (int)left)
              : left >= 12            ? 12
              : left >= 8             ? 8
              : left >= 6             ? 6
@@ -403,9 +415,19 @@ EN_TARGET_AVX2 __attribute__((flatten)) static void block_avx2(const gemm_job *g
     int k0 = (int)((int64_t)g->cin * kb / nk), kc = (int)((int64_t)g->cin * (kb + 1) / nk) - k0;
     for (int p = p0; p < p1; p++) {
       int stream = g->stream && p == p0;
-      if (g->cout - p * P <= 8) rows_avx2(&h, r0, r1, p, k0, kc, 1, stream);
+      /* a full panel with a last one of at most 8 channels after it: both at once, 4 rows x
+       * 24 channels a tile, where the last panel alone ran 12 x 8 tiles, a broadcast per
+       * multiply-add (separate builds alternated, one thread, Zen 3: 3136 x 144 -> 24 0.83 of
+       * the time, 2500 x 40 -> 24 0.87, 22500 x 24 -> 24 0.89, 784 x 240 -> 40 0.94, 361 x 816
+       * -> 136 1.02); not for a single row, which streams its weights with prefetches */
+      int pair = p + 2 == p1 && p1 == g->panels && g->cout - p * P > P &&
+                 g->cout - p * P <= 3 * 8 && r1 - r0 >= 4;
+      if (pair) rows_avx2(&h, r0, r1, p, k0, kc, 3, stream);
+      else if (g->cout - p * P <= 8) rows_avx2(&h, r0, r1, p, k0, kc, 1, stream);
       else rows_avx2(&h, r0, r1, p, k0, kc, 2, stream);
       if (post) swish_panel_avx2(g, r0, r1, p);
+      if (pair && post) swish_panel_avx2(g, r0, r1, p + 1);
+      p += pair;
     }
   }
 }
