@@ -69,6 +69,22 @@ def vm_hwm_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def ort_options(ort, threads):
+    """The session options both ORT children use: T intra-op threads, sequential, graph
+    optimisation ALL."""
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return so
+
+
+def random_input(np, args):
+    return np.random.default_rng(1).standard_normal((args.batch, 3, args.h, args.w),
+                                                    dtype=np.float32)
+
+
 def child_ort(args):
     import numpy as np
     import onnxruntime as ort
@@ -76,20 +92,15 @@ def child_ort(args):
     if args.child_ort == "-":  # version, and the RSS of the interpreter + NumPy + ORT alone
         print(ort.__version__, vm_hwm_mib())
         return 0
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = args.threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    sess = ort.InferenceSession(args.child_ort, so, providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(args.child_ort, ort_options(ort, args.threads),
+                                providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     if args.input:
         x = np.load(args.input).astype(np.float32)
         y = sess.run(None, {name: x})[0]
         np.save(args.output, y)
         return 0
-    x = np.random.default_rng(1).standard_normal((args.batch, 3, args.h, args.w),
-                                                 dtype=np.float32)
+    x = random_input(np, args)
     for _ in range(args.warmup):
         sess.run(None, {name: x})
     times = []
@@ -123,19 +134,14 @@ def child_ort_stages(args):
     import numpy as np
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = args.threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so = ort_options(ort, args.threads)
     so.enable_profiling = True
     tmp = tempfile.mkdtemp(prefix="ort_prof_")
     so.profile_file_prefix = os.path.join(tmp, "ort")
     try:
         sess = ort.InferenceSession(args.child_ort_stages, so, providers=["CPUExecutionProvider"])
         name = sess.get_inputs()[0].name
-        x = np.random.default_rng(1).standard_normal((args.batch, 3, args.h, args.w),
-                                                     dtype=np.float32)
+        x = random_input(np, args)
         for _ in range(args.warmup + args.runs):
             sess.run(None, {name: x})
         with open(sess.end_profiling()) as f:
