@@ -183,6 +183,8 @@ typedef enum effnet_op_kind {
   EFFNET_OP_POOL,         /* global average pool */
   EFFNET_OP_LINEAR,       /* classifier */
   EFFNET_OP_FUSED,        /* expand 1x1 + depthwise fused (early stages; multiply-adds of both) */
+  EFFNET_OP_STEM_DW,      /* stem + the first block's depthwise conv fused (both's multiply-adds;
+                           * profiled in the stem's part) */
   EFFNET_OP_KINDS
 } effnet_op_kind;
 

@@ -478,11 +478,12 @@ def main():
 
 
 def render_profiles(rows, thread_counts, profiles):
-    kinds = [k for k in ("stem", "pointwise", "expand+dw", "depthwise", "se", "linear")
-             if any(k in p["kinds"] for p in profiles.values())]
+    kinds = [k for k in ("stem", "stem+dw", "pointwise", "expand+dw", "depthwise", "se",
+                         "linear") if any(k in p["kinds"] for p in profiles.values())]
     lines = ["effnet's time per op kind (`effnet bench --profile`, one process per row after the "
              "alternations; ms per batch and GFLOP/s, 2 x multiply-adds / time; expand+dw = "
-             "expand 1x1 and depthwise fused):", "",
+             "expand 1x1 and depthwise fused; stem+dw = the stem and the first block's "
+             "depthwise fused):", "",
              "| row | threads | " + " | ".join(kinds) + " | other |",
              "|---|---|" + "---|" * (len(kinds) + 1)]
     for row in rows:
@@ -566,11 +567,16 @@ def render_stages(rows, thread_counts, profiles):
     process each: ORT's profiler (its convolutions apart from its other nodes: activations, SE
     pooling and scaling) and effnet bench --profile (convolutions with their activations,
     SE pooling and scaling fused)."""
-    parts = ["stem"] + ["stage%d" % i for i in range(1, 8)] + ["head"]
+    parts = [("stem",)] + [("stage%d" % i,) for i in range(1, 8)] + [("head",)]
+    fused = any("stem+dw" in p["kinds"] for p in profiles.values())
+    if fused:  # effnet's stem part holds the first block's depthwise conv (ORT's stage 1)
+        parts[:2] = [("stem", "stage1")]
     lines = ["Time per part of the network, ms per batch (one profiled process per engine, row "
              "and thread count; ORT: its own profiler, `conv` its Conv/FusedConv nodes, `all` "
              "adds its activations, SE pooling and scaling; profiling adds overhead to both, "
-             "so the parts sum to more than the table's medians):", ""]
+             "so the parts sum to more than the table's medians%s):" % (
+                 "; the stem and stage 1 in one row, as effnet runs the stem with the first "
+                 "depthwise conv" if fused else ""), ""]
     head = "| part |" + "".join(" ORT conv %dT | ORT all %dT | effnet %dT |" % (t, t, t)
                                for t in thread_counts)
     for row in rows:
@@ -578,17 +584,21 @@ def render_stages(rows, thread_counts, profiles):
         label = "%s %d, batch %d" % (tv_name.replace("efficientnet_", "").upper(), res, batch)
         lines += ["%s:" % label, "", head, "|---|" + "---|---|---|" * len(thread_counts)]
         totals = {t: [0.0, 0.0, 0.0] for t in thread_counts}
-        for part in parts + ["reorders"]:
+        for group in parts + [("reorders",)]:
             cells = []
             for t in thread_counts:
-                o = profiles[(rid, t)]["ort_stages"]["parts"].get(part, {"conv": 0, "other": 0})
-                e = profiles[(rid, t)]["stages"].get(part, {"ms_per_run": 0.0})["ms_per_run"]
-                conv, every = o["conv"], o["conv"] + o["other"]
+                conv = every = e = 0.0
+                for part in group:
+                    o = profiles[(rid, t)]["ort_stages"]["parts"].get(part,
+                                                                      {"conv": 0, "other": 0})
+                    conv += o["conv"]
+                    every += o["conv"] + o["other"]
+                    e += profiles[(rid, t)]["stages"].get(part, {"ms_per_run": 0.0})["ms_per_run"]
                 for i, v in enumerate((conv, every, e)):
                     totals[t][i] += v
                 cells.append(" %.2f | %.2f | %s |" % (conv, every,
-                                                    "%.2f" % e if part != "reorders" else "-"))
-            name = part if part != "reorders" else "ORT layout reorders"
+                                                    "%.2f" % e if group != ("reorders",) else "-"))
+            name = " + ".join(group) if group != ("reorders",) else "ORT layout reorders"
             lines.append("| %s |%s" % (name, "".join(cells)))
         lines.append("| total |" + "".join(" %.2f | %.2f | %.2f |" % tuple(totals[t])
                                            for t in thread_counts))

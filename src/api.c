@@ -258,6 +258,7 @@ effnet_status effnet_model_profile(const effnet_model *m, effnet_profile *out) {
 
 const char *effnet_op_kind_name(effnet_op_kind kind) {
   static const char *names[EFFNET_OP_KINDS] = {"layout", "stem", "pointwise", "depthwise",
-                                               "se", "add", "pool", "linear", "expand+dw"};
+                                               "se", "add", "pool", "linear", "expand+dw",
+                                               "stem+dw"};
   return kind >= 0 && kind < EFFNET_OP_KINDS ? names[kind] : "?";
 }

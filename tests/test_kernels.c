@@ -319,6 +319,67 @@ static void test_expand_depthwise(void) {
   }
 }
 
+/* A random stem (RGB 3x3 stride 2, as test_conv's) and the depthwise conv d over its output
+ * (window 3 or 5, stride 1 or 2, the stem's channels). */
+static en_conv_desc random_stem(en_conv_desc *d, int t) {
+  en_conv_desc sd = random_desc(0);
+  effnet_padding pad = irand(0, 1) ? EFFNET_PAD_TF_SAME : EFFNET_PAD_SYMMETRIC;
+  int pb, pr;
+  sd.cin = 3, sd.kernel = 3, sd.stride = 2, sd.act = (en_act)irand(0, 2);
+  sd.cout = t % 4 == 0 ? 32 : t % 4 == 1 ? 40 : irand(1, 70);
+  sd.h = t % 10 == 9 ? 96 : irand(1, 61), sd.w = t % 10 == 9 ? 64 : irand(1, 57);
+  en_padding(pad, sd.h, 3, 2, &sd.pad_top, &pb);
+  en_padding(pad, sd.w, 3, 2, &sd.pad_left, &pr);
+  sd.oh = en_conv_out(sd.h, 2), sd.ow = en_conv_out(sd.w, 2);
+  *d = sd;
+  d->h = sd.oh, d->w = sd.ow, d->cin = d->cout = sd.cout;
+  d->kernel = irand(0, 3) ? 3 : 5, d->stride = irand(0, 3) ? 1 : 2, d->act = sd.act;
+  en_padding(pad, d->h, d->kernel, d->stride, &d->pad_top, &pb);
+  en_padding(pad, d->w, d->kernel, d->stride, &d->pad_left, &pr);
+  d->oh = en_conv_out(d->h, d->stride), d->ow = en_conv_out(d->w, d->stride);
+  return sd;
+}
+
+/* The stem fused with the first depthwise conv (rings of stem rows per thread, bands per
+ * image) against the reference's stem into a full tensor then depthwise: outputs and pooled
+ * sums; the same bits on one thread and on three; without pooling every fourth case. */
+static void test_stem_depthwise(void) {
+  for (int t = 0; t < 160; t++) {
+    en_conv_desc d, sd = random_stem(&d, t);
+    int C = sd.cout, threads = omp_get_max_threads() > 3 ? omp_get_max_threads() : 3;
+    size_t in = (size_t)sd.n * sd.h * sd.w * 3, mid = (size_t)sd.n * sd.oh * sd.ow * C;
+    size_t on = (size_t)d.n * d.oh * d.ow * C, pn = (size_t)d.n * C;
+    float *img = randv(in), *w = randv((size_t)27 * C), *sb = randv(C);
+    float *packed = randv(en_gemm_packed_floats(27, C));
+    float *dw = randv((size_t)d.kernel * d.kernel * C);
+    float *db = randv(C), *a = randv(on), *b = randv(on), *c = randv(on), *stem = randv(mid);
+    float *pa = randv(pn), *pb = randv(pn), *pc = randv(pn);
+    float *scratch = randv(en_stem_depthwise_scratch(&sd, &d, threads));
+    en_gemm_pack(packed, w, 27, C);
+    int pool = t % 4 != 3;
+    const float *bias = t % 5 == 4 ? NULL : sb;
+    en_kernels_ref.stem_depthwise(a, pool ? pa : NULL, img, packed, bias, &sd, dw, db, &d, stem,
+                                  scratch);
+    en_kernels_fast.stem_depthwise(b, pool ? pb : NULL, img, packed, bias, &sd, dw, db, &d,
+                                   stem, scratch);
+    CHECK_MSG(rel_err(b, a, on) < 1e-5 && (!pool || rel_err(pb, pa, pn) < 1e-5),
+              "stem+depthwise n%d %dx%d ->%d k%d s%d act%d: %g, pool %g", sd.n, sd.h, sd.w, C,
+              d.kernel, d.stride, d.act, rel_err(b, a, on), pool ? rel_err(pb, pa, pn) : 0.0);
+    int previous = omp_get_max_threads(), same = 1;
+    for (int nt = 1; nt <= 3; nt += 2) {
+      omp_set_num_threads(nt);
+      en_kernels_fast.stem_depthwise(c, pool ? pc : NULL, img, packed, bias, &sd, dw, db, &d,
+                                     stem, scratch);
+      same = same && !memcmp(c, b, on * sizeof *c) && (!pool || !memcmp(pc, pb, pn * sizeof *pc));
+    }
+    omp_set_num_threads(previous);
+    CHECK_MSG(same, "stem+depthwise n%d %dx%d ->%d: thread count changes the result", sd.n,
+              sd.h, sd.w, C);
+    free(img), free(w), free(sb), free(packed), free(dw), free(db), free(a), free(b), free(c);
+    free(stem), free(pa), free(pb), free(pc), free(scratch);
+  }
+}
+
 /* The reference kernels themselves against hand-computed values. */
 static void test_reference_by_hand(void) {
   CHECK(fabsf(en_activate(1.0f, EN_ACT_SWISH) - 0.7310585786f) < 1e-7f);
@@ -433,5 +494,6 @@ int main(void) {
   test_pack_transposed();
   test_se_gate_folded();
   test_expand_depthwise();
+  test_stem_depthwise();
   return TEST_SUMMARY();
 }

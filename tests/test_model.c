@@ -243,10 +243,8 @@ static void test_batch_split(void) {
 }
 
 /* The profile's multiply-adds must add up to the analytic count (per image, times batch). */
-static void test_profile(void) {
-  effnet_model *m = tiny(EFFNET_FAMILY_B, 5, 7);
-  int n = 2, h = 40, w = 56;
-  float *x = random_input(n, h, w, 11), y[10];
+static void check_profile(effnet_model *m, int n, int h, int w) {
+  float *x = random_input(n, h, w, 11), y[20];
   effnet_info info;
   CHECK(effnet_spec_describe(effnet_model_spec(m), h, w, &info, NULL) == EFFNET_OK);
   CHECK(effnet_model_set_profiling(m, 1) == EFFNET_OK);
@@ -260,10 +258,16 @@ static void test_profile(void) {
   }
   CHECK_MSG(macs == n * info.macs, "profile macs %lld vs %lld", (long long)macs,
             (long long)(n * info.macs));
-  CHECK_EQ_INT(prof.calls[EFFNET_OP_DEPTHWISE], m->arch.num_blocks);
+  /* the stem runs alone, or fused with the first block's depthwise conv (en_fuse_stem) */
+  int fused = en_fuse_stem(&m->arch);
+  CHECK_EQ_INT(prof.calls[EFFNET_OP_STEM_DW], fused);
+  CHECK_EQ_INT(prof.calls[EFFNET_OP_STEM], !fused);
+  CHECK_EQ_INT(prof.calls[EFFNET_OP_DEPTHWISE] + prof.calls[EFFNET_OP_STEM_DW],
+               m->arch.num_blocks);
   CHECK_EQ_INT(prof.calls[EFFNET_OP_SE], m->arch.num_blocks);
   /* the parts split each kind's time: they add up to it, and a kind has time only in the parts
-   * where it runs (the stem in part 0, blocks in 1..7, the classifier in the head) */
+   * where it runs (the stem, alone or fused, in part 0, blocks in 1..7, the classifier in the
+   * head) */
   for (int k = 0; k < EFFNET_OP_KINDS; k++) {
     double sum = 0;
     for (int s = 0; s < EFFNET_PROFILE_STAGES; s++) sum += prof.stage_seconds[s][k];
@@ -273,13 +277,60 @@ static void test_profile(void) {
   for (int s = 0; s < EFFNET_PROFILE_STAGES; s++) {
     int stem = s == 0, head = s == EFFNET_PROFILE_STAGES - 1;
     if (!stem) CHECK(prof.stage_seconds[s][EFFNET_OP_STEM] == 0.0);
+    if (!stem) CHECK(prof.stage_seconds[s][EFFNET_OP_STEM_DW] == 0.0);
     if (!head) CHECK(prof.stage_seconds[s][EFFNET_OP_LINEAR] == 0.0);
     if (stem || head) CHECK(prof.stage_seconds[s][EFFNET_OP_SE] == 0.0);
   }
-  CHECK(!strcmp(effnet_op_kind_name(EFFNET_OP_SE), "se"));
   effnet_model_set_profiling(m, 0);
-  effnet_model_free(m);
   free(x);
+}
+
+/* A model whose first block has no skip connection (width 0.5: 16 stem channels, 8 out). */
+static effnet_model *stem_fused(uint64_t seed) {
+  effnet_spec s;
+  effnet_model *m = NULL;
+  effnet_spec_custom(&s, EFFNET_FAMILY_B, 0.5, 0.34, 64, NULL);
+  s.num_classes = 4;
+  CHECK(effnet_model_create(&m, &s, seed, NULL) == EFFNET_OK);
+  return m;
+}
+
+static void test_profile(void) {
+  effnet_model *m = tiny(EFFNET_FAMILY_B, 5, 7); /* width 0.25: the first block has a skip */
+  CHECK(!en_fuse_stem(&m->arch));
+  check_profile(m, 2, 40, 56);
+  effnet_model_free(m);
+  m = stem_fused(7);
+  CHECK(en_fuse_stem(&m->arch));
+  check_profile(m, 2, 40, 56);
+  check_profile(m, 1, 33, 30);
+  effnet_model_free(m);
+  CHECK(!strcmp(effnet_op_kind_name(EFFNET_OP_SE), "se"));
+  CHECK(!strcmp(effnet_op_kind_name(EFFNET_OP_STEM_DW), "stem+dw"));
+}
+
+/* The stem fused with the first depthwise conv (no hook) against the two apart (a feature hook
+ * turns the fusion off: it shows the stem's output), on one and two threads, batch 1 (two
+ * threads share the image in row bands) and 3 (image lanes on two threads): the same logits to
+ * float rounding. */
+static void test_stem_fusion(void) {
+  effnet_model *m = stem_fused(12);
+  int calls = 0;
+  for (int n = 1; n <= 3; n += 2) {
+    float *x = random_input(n, 47, 61, 29), fused[12], apart[12];
+    for (int threads = 1; threads <= 2; threads++) {
+      CHECK(effnet_model_set_threads(m, threads) == EFFNET_OK);
+      effnet_model_set_feature_hook(m, NULL, NULL);
+      CHECK(effnet_model_forward(m, x, n, 47, 61, fused) == EFFNET_OK);
+      effnet_model_set_feature_hook(m, count_hook, &calls);
+      CHECK(effnet_model_forward(m, x, n, 47, 61, apart) == EFFNET_OK);
+      CHECK_MSG(max_rel(fused, apart, (size_t)n * 4) < 1e-5, "stem fused vs apart n %d, %d "
+                "threads: %g", n, threads, max_rel(fused, apart, (size_t)n * 4));
+    }
+    free(x);
+  }
+  CHECK(calls > 0);
+  effnet_model_free(m);
 }
 
 #if defined(__x86_64__) || defined(__SSE2__)
@@ -393,6 +444,7 @@ int main(void) {
   test_image_lanes();
   test_batch_split();
   test_profile();
+  test_stem_fusion();
   test_denormal_mode();
   test_forward_errors();
   test_bad_weights();

@@ -113,6 +113,22 @@ static void project(const en_forward_args *a, const en_block *b, const en_folded
   }
 }
 
+/* The rest of a block (input x, depthwise d) after its depthwise conv, whose output and SE
+ * pooling sums are in the plan's dw and pool: [SE gate] -> project 1x1 [+ identity]. */
+static fmap block_back(const en_forward_args *a, const en_block *b, const en_folded_block *f,
+                       fmap x, float *out, const en_conv_desc *d) {
+  en_plan *p = a->plan;
+  int64_t hw = (int64_t)d->oh * d->ow;
+  int part = b->stage + 1;
+  if (f->se_w1)
+    TIMED(a, part, EFFNET_OP_SE, (int64_t)p->n * 2 * b->mid_ch * b->se_ch,
+          squeeze_excite(a, b, f, hw));
+  TIMED(a, part, EFFNET_OP_POINTWISE, p->n * hw * b->mid_ch * b->out_ch,
+        project(a, b, f, b->has_skip ? x.data : NULL, out, hw));
+  fmap y = {out, d->oh, d->ow, b->out_ch};
+  return y;
+}
+
 /* One MBConv block: [expand 1x1] -> depthwise (+ SE pooling) -> [SE gate] -> project 1x1
  * [+ identity]. Drop-connect is the identity at inference. */
 static fmap run_block(const en_forward_args *a, const en_block *b, const en_folded_block *f,
@@ -139,13 +155,7 @@ static fmap run_block(const en_forward_args *a, const en_block *b, const en_fold
     TIMED(a, part, EFFNET_OP_DEPTHWISE, p->n * hw * b->mid_ch * b->kernel * b->kernel,
           k->depthwise(p->dw, f->expand_w ? p->expanded : x.data, f->dw_w, f->dw_b, &d, pool));
   }
-  if (f->se_w1)
-    TIMED(a, part, EFFNET_OP_SE, (int64_t)p->n * 2 * b->mid_ch * b->se_ch,
-          squeeze_excite(a, b, f, hw));
-  TIMED(a, part, EFFNET_OP_POINTWISE, p->n * hw * b->mid_ch * b->out_ch,
-        project(a, b, f, b->has_skip ? x.data : NULL, out, hw));
-  fmap y = {out, d.oh, d.ow, b->out_ch};
-  return y;
+  return block_back(a, b, f, x, out, &d);
 }
 
 /* Blocks [from, end) from x, alternating between the plan's ping and pong. */
@@ -170,6 +180,23 @@ static void stem(const en_forward_args *a, const en_conv_desc *d, const float *i
   a->kernels->dense(out, in, a->weights->stem_w, a->weights->stem_b, d, a->plan->im2col);
 }
 
+/* The stem and the first block's depthwise conv as one op (kernels' stem_depthwise; the stem's
+ * output x, in the plan's pong, is then never written by the fast kernels), and the rest of
+ * that block: returns its output. */
+static fmap stem_and_first(const en_forward_args *a, fmap img, const en_conv_desc *sd, fmap x) {
+  const en_block *b = &a->arch->blocks[0];
+  const en_folded_block *f = &a->weights->blocks[0];
+  en_plan *p = a->plan;
+  en_conv_desc d = conv_desc(a, &x, b->mid_ch, b->kernel, b->stride, a->arch->act);
+  int64_t macs = (int64_t)p->n * sd->oh * sd->ow * sd->cout * 27 +
+                 (int64_t)p->n * d.oh * d.ow * b->mid_ch * b->kernel * b->kernel;
+  TIMED(a, PART_STEM, EFFNET_OP_STEM_DW, macs,
+        a->kernels->stem_depthwise(p->dw, f->se_w1 ? p->pool : NULL, img.data,
+                                   a->weights->stem_w, a->weights->stem_b, sd, f->dw_w, f->dw_b,
+                                   &d, x.data, p->ring));
+  return block_back(a, b, f, x, p->ping, &d);
+}
+
 /* The stem and blocks [0, end): returns the last output (in the plan's ping or pong). */
 static fmap front(const en_forward_args *a, const float *input, int end) {
   const en_arch *arch = a->arch;
@@ -177,9 +204,13 @@ static fmap front(const en_forward_args *a, const float *input, int end) {
   fmap img = {p->ping, p->h, p->w, 3};
   TIMED(a, PART_STEM, EFFNET_OP_LAYOUT, 0, to_nhwc(img.data, input, p->n, p->h, p->w));
   en_conv_desc d = conv_desc(a, &img, arch->stem_ch, 3, 2, arch->act);
+  fmap x = {p->pong, d.oh, d.ow, arch->stem_ch};
+  if (end > 0 && !a->hook && en_fuse_stem(arch)) {
+    x = stem_and_first(a, img, &d, x); /* no hook: nothing to emit */
+    return blocks(a, x, 1, end);
+  }
   TIMED(a, PART_STEM, EFFNET_OP_STEM, (int64_t)p->n * d.oh * d.ow * arch->stem_ch * 27,
         stem(a, &d, img.data, p->pong));
-  fmap x = {p->pong, d.oh, d.ow, arch->stem_ch};
   emit(a, "stem", &x);
   return blocks(a, x, 0, end);
 }

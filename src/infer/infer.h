@@ -37,6 +37,10 @@ void en_folded_free(en_folded *f);
  * h x w: when the expanded tensor is too big to stay in cache between the two (early stages)
  * and rows are wide enough for a GEMM per row to be efficient. */
 int en_fuse_front(const en_block *b, int h, int w);
+/* Whether the stem and the first block's depthwise conv run as one op (kernels' stem_depthwise):
+ * where that block has no expand and no skip connection (the stem's output is needed by nothing
+ * else), as in every EfficientNet. */
+int en_fuse_stem(const en_arch *arch);
 
 /* Where a batch of h x w images is best split (en_forward): the first block from which on the
  * batch runs layer by layer, each image having run on its own through the stem and the blocks

@@ -46,6 +46,10 @@ int en_fuse_front(const en_block *b, int h, int w) {
   return fused_by_shape(b, h, w);
 }
 
+int en_fuse_stem(const en_arch *arch) {
+  return arch->num_blocks > 0 && arch->blocks[0].expand == 1 && !arch->blocks[0].has_skip;
+}
+
 /* Bytes of activations one image moves through block b (its input, the expanded tensor where
  * it is not fused, the depthwise output and the block's output) and of the block's weights.
  * Fused or not as on a 2 MiB L2 (fused_by_shape), so that the split point does not depend on
@@ -95,6 +99,15 @@ static int measure(const en_arch *a, int n, int h, int w, int threads, plan_size
   if (!mul4(n, H, W, a->stem_ch, &t)) return 0;
   keep_max(&s->ping, t);
   if (!mul4(H, W, 27, 1, &s->im2col)) return 0;
+  if (en_fuse_stem(a)) { /* the stem's rings (padding bounded as for the blocks' below) */
+    const en_block *b = &a->blocks[0];
+    int k = b->kernel;
+    en_conv_desc sd = {n, h, w, 3, a->stem_ch, 3, 2, 1, 1, H, W, 0};
+    en_conv_desc d = {n, H, W, b->mid_ch, b->mid_ch, k, b->stride, k / 2, k / 2,
+                      en_conv_out(H, b->stride), en_conv_out(W, b->stride), 0};
+    if (!mul4(k, W + 2 * k, b->mid_ch, threads, &t)) return 0; /* overflow check only */
+    keep_max(&s->ring, en_stem_depthwise_scratch(&sd, &d, threads));
+  }
   for (int i = 0; i < a->num_blocks; i++) {
     const en_block *b = &a->blocks[i];
     if (!mul4(n, H, W, b->mid_ch, &t)) return 0;

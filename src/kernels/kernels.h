@@ -48,7 +48,12 @@ typedef struct en_conv_desc {
  * dense: the stem's dense conv, out (n, oh, ow, cout) = act(conv(in) + bias) with the OHWI
  *   weights (cout, kernel * kernel * cin) packed by en_gemm_pack; bias may be NULL; scratch:
  *   en_conv_scratch_floats(d) floats (one image's patches; the fast kernel needs it only for
- *   windows of more than EN_DENSE_TAPS taps). */
+ *   windows of more than EN_DENSE_TAPS taps).
+ * stem_depthwise: out = depthwise(dense(img)) as `depthwise` with pool: the stem's dense conv sd
+ *   of the NHWC image (weights packed as for dense, bias may be NULL) and the first block's
+ *   depthwise conv d (h, w = sd's oh, ow; cin = cout = sd->cout); stem_out: n * oh * ow * cout
+ *   floats the reference kernel (and the fast one where it has no direct stem row) writes the
+ *   stem's output to; scratch: en_stem_depthwise_scratch(sd, d, threads) floats. */
 typedef struct en_kernels {
   const char *name;
   void (*conv)(float *out, const float *in, const float *w, const float *bias,
@@ -75,10 +80,15 @@ typedef struct en_kernels {
                            float *expanded, float *scratch);
   void (*dense)(float *out, const float *in, const float *packed, const float *bias,
                 const en_conv_desc *d, float *scratch);
+  void (*stem_depthwise)(float *out, float *pool, const float *img, const float *stem_packed,
+                         const float *stem_bias, const en_conv_desc *sd, const float *dw_w,
+                         const float *dw_b, const en_conv_desc *d, float *stem_out,
+                         float *scratch);
 } en_kernels;
 
-#define EN_KERNEL_OPS 11
+#define EN_KERNEL_OPS 12
 size_t en_expand_depthwise_scratch(const en_conv_desc *d, int threads);
+size_t en_stem_depthwise_scratch(const en_conv_desc *sd, const en_conv_desc *d, int threads);
 
 /* Packed 1x1 weights: panels of EN_GEMM_PANEL output channels, each (cin, EN_GEMM_PANEL)
  * row-major, the last zero-padded: packed[(p * cin + k) * PANEL + j] = w[(p * PANEL + j) * cin
@@ -113,10 +123,16 @@ void en_im2col(float *cols, const float *in, const en_conv_desc *d);
 #define EN_DENSE_PIX 8
 void en_dense_patches(float *patch, const float *img, const en_conv_desc *d, int oy, int ox0,
                       int np);
-/* the direct dense conv's row for AVX2 + FMA (src/kernels/stem_avx2.c): output row oy of one
- * image, all output channels */
+/* A direct dense conv's output row oy of one image (img), all output channels, written to out
+ * (ow pixels of cout floats). */
+typedef void (*en_dense_row_fn)(float *out, const float *img, const float *packed,
+                                const float *bias, const en_conv_desc *d, int oy);
+/* the AVX2 + FMA one (src/kernels/stem_avx2.c) */
 void en_dense_row_avx2(float *out, const float *img, const float *packed, const float *bias,
                        const en_conv_desc *d, int oy);
+/* The row function en_fast_dense uses for d on this CPU, or NULL where it computes patches and
+ * a GEMM instead (more than EN_DENSE_TAPS taps, no AVX2 or AVX-512) */
+en_dense_row_fn en_fast_dense_row(const en_conv_desc *d);
 
 /* Fast kernels shared between files of the fast table (src/kernels/fast.c, depthwise.c,
  * gemm.c, mbconv.c). Depthwise windows up to EN_MAX_KERNEL (the family uses 3 and 5; larger
@@ -149,6 +165,10 @@ void en_fast_expand_depthwise(float *out, float *pool, const float *x, int cin, 
                               const en_conv_desc *d, float *expanded, float *scratch);
 void en_fast_dense(float *out, const float *in, const float *packed, const float *bias,
                    const en_conv_desc *d, float *scratch);
+void en_fast_stem_depthwise(float *out, float *pool, const float *img, const float *sw,
+                            const float *sb, const en_conv_desc *sd, const float *dw,
+                            const float *db, const en_conv_desc *d, float *stem_out,
+                            float *scratch);
 /* en_fast_gemm without a residual on the calling thread only (inside a parallel region), for
  * output panels [p0, p1) only (columns p0 * EN_GEMM_PANEL .. of the cout-wide output rows) */
 void en_fast_gemm_panels(float *out, const float *in, const float *packed, const float *bias,

@@ -9,7 +9,12 @@
  * needs and that the ring lacks (one GEMM over that row's pixels, on the calling thread), then
  * runs the depthwise row from the ring. A band recomputes only the k - stride rows it shares with
  * the band above. SE pooling sums are kept per thread and added in thread order (each image's
- * channel has one writer), or, for images in bands, per row and added in row order. */
+ * channel has one writer), or, for images in bands, per row and added in row order.
+ *
+ * The same rings serve the stem and the first block's depthwise conv (EfficientNet's first block
+ * has no expand): the ring rows are the stem's output rows (its direct row kernel, stem.c), so
+ * the stem's output, the largest tensor of the network after the expanded ones (B0: 112 x 112 x
+ * 32 floats, 1.6 MB), is never written out and read back. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,13 +34,37 @@ typedef struct split {
   int bands, groups;
 } split;
 
-static split choose_split(const en_conv_desc *d, int threads) {
+/* Where the depthwise conv's input rows come from: the expand GEMM of the block's input rows
+ * (x (n, h, w, cin), w its packed weights, b its bias), or, with stem set, the stem's dense conv
+ * of the NHWC image x (stem: its descriptor, row: its direct row kernel; w, b: its packed
+ * weights and bias), which computes every channel of a row at once (no channel groups). */
+typedef struct source {
+  const float *x, *w, *b;
+  int cin;
+  const en_conv_desc *stem;
+  en_dense_row_fn row;
+} source;
+
+/* Input row y of image b of the depthwise conv, channels of panels [p0, p1), into dst (the
+ * image's columns of a ring row). */
+static void fill_row(float *dst, const source *s, const en_conv_desc *d, int b, int y, int p0,
+                     int p1) {
+  if (s->stem) {
+    const en_conv_desc *sd = s->stem;
+    s->row(dst, s->x + (int64_t)b * sd->h * sd->w * sd->cin, s->w, s->b, sd, y);
+    return;
+  }
+  en_fast_gemm_panels(dst, s->x + (((int64_t)b * d->h + y) * d->w) * s->cin, s->w, s->b, d->w,
+                      s->cin, d->cin, d->act, p0, p1);
+}
+
+static split choose_split(const en_conv_desc *d, int threads, int groups_ok) {
   split s = {1, 1};
   if (d->n >= threads) return s;
   int share = (threads + d->n - 1) / d->n, panels = (d->cin + EN_GEMM_PANEL - 1) / EN_GEMM_PANEL;
   /* two or more panels per group: the last group then holds the panel before a ragged last one,
    * which the depthwise conv's last channel block reads (kernels.h) */
-  if (panels >= 2 * share) s.groups = share;
+  if (groups_ok && panels >= 2 * share) s.groups = share;
   else s.bands = share > d->oh ? d->oh : share;
   return s;
 }
@@ -68,9 +97,9 @@ static void zero_ring_padding(float *ring, const en_conv_desc *d) {
 /* Output rows [y0, y1) of image b, expanded channels in panels [p0, p1). ring: k rows of
  * (ring_width, mid), padding zeroed (only this group's columns are written and read); pool:
  * (n, mid) of this thread, or with row_pool set (n, oh, mid), each row's own sums. */
-static void band(float *out, float *pool, int row_pool, const float *x, int cin, const float *ew,
-                 const float *eb, const float *dw, const float *db, const en_conv_desc *d, int b,
-                 int y0, int y1, int p0, int p1, float *ring) {
+static void band(float *out, float *pool, int row_pool, const source *src, const float *dw,
+                 const float *db, const en_conv_desc *d, int b, int y0, int y1, int p0, int p1,
+                 float *ring) {
   int k = d->kernel, mid = d->cin;
   int64_t row_floats = (int64_t)ring_width(d) * mid, left = (int64_t)d->pad_left * mid;
   en_conv_desc padded = *d; /* the depthwise conv as the ring rows present it */
@@ -83,9 +112,7 @@ static void band(float *out, float *pool, int row_pool, const float *x, int cin,
     int lo = iy0 < 0 ? 0 : iy0, hi = iy0 + k < d->h ? iy0 + k : d->h; /* rows needed */
     if (next < lo) next = lo;
     for (; next < hi; next++)
-      en_fast_gemm_panels(ring + (next % k) * row_floats + left,
-                          x + (((int64_t)b * d->h + next) * d->w) * cin, ew, eb, d->w, cin, mid,
-                          d->act, p0, p1);
+      fill_row(ring + (next % k) * row_floats + left, src, d, b, next, p0, p1);
     for (int ky = 0; ky < k; ky++) {
       int iy = iy0 + ky;
       rows[ky] = iy >= 0 && iy < d->h ? ring + (iy % k) * row_floats : NULL;
@@ -98,17 +125,12 @@ static void band(float *out, float *pool, int row_pool, const float *x, int cin,
   }
 }
 
-void en_fast_expand_depthwise(float *out, float *pool, const float *x, int cin, const float *ew,
-                              const float *eb, const float *dw, const float *db,
-                              const en_conv_desc *d, float *expanded, float *scratch) {
-  (void)expanded;
-  if (d->kernel > EN_MAX_KERNEL) {
-    en_kernels_ref.expand_depthwise(out, pool, x, cin, ew, eb, dw, db, d, expanded, scratch);
-    return;
-  }
+/* The depthwise conv d over rows from src, rings in scratch (en_expand_depthwise_scratch). */
+static void fused(float *out, float *pool, const source *src, const float *dw, const float *db,
+                  const en_conv_desc *d, float *scratch) {
   int threads = omp_get_max_threads(), mid = d->cin;
   int panels = (mid + EN_GEMM_PANEL - 1) / EN_GEMM_PANEL;
-  split sp = choose_split(d, threads);
+  split sp = choose_split(d, threads, !src->stem);
   size_t per_thread = en_expand_depthwise_scratch(d, 1);
   int64_t tasks = (int64_t)d->n * sp.bands * sp.groups;
   int used = tasks < threads ? (int)tasks : threads;
@@ -128,8 +150,8 @@ void en_fast_expand_depthwise(float *out, float *pool, const float *x, int cin, 
       int part = rest / sp.groups, g = rest % sp.groups;
       int y0 = (int)((int64_t)d->oh * part / sp.bands);
       int y1 = (int)((int64_t)d->oh * (part + 1) / sp.bands);
-      band(out, rows ? rows : pool ? my_pool : NULL, rows != NULL, x, cin, ew, eb, dw, db, d, b,
-           y0, y1, panels * g / sp.groups, panels * (g + 1) / sp.groups, ring);
+      band(out, rows ? rows : pool ? my_pool : NULL, rows != NULL, src, dw, db, d, b, y0, y1,
+           panels * g / sp.groups, panels * (g + 1) / sp.groups, ring);
     }
 #pragma omp barrier
     /* pooled sums: thread-order sum, each thread reducing a slice of (n, mid); every image's
@@ -153,4 +175,34 @@ void en_fast_expand_depthwise(float *out, float *pool, const float *x, int cin, 
           pool[(int64_t)b * mid + c] += rows[((int64_t)b * d->oh + oy) * mid + c];
     free(rows);
   }
+}
+
+void en_fast_expand_depthwise(float *out, float *pool, const float *x, int cin, const float *ew,
+                              const float *eb, const float *dw, const float *db,
+                              const en_conv_desc *d, float *expanded, float *scratch) {
+  if (d->kernel > EN_MAX_KERNEL) {
+    en_kernels_ref.expand_depthwise(out, pool, x, cin, ew, eb, dw, db, d, expanded, scratch);
+    return;
+  }
+  source src = {x, ew, eb, cin, NULL, NULL};
+  fused(out, pool, &src, dw, db, d, scratch);
+}
+
+size_t en_stem_depthwise_scratch(const en_conv_desc *sd, const en_conv_desc *d, int threads) {
+  size_t rings = en_expand_depthwise_scratch(d, threads), patches = en_conv_scratch_floats(sd);
+  return rings > patches ? rings : patches;
+}
+
+void en_fast_stem_depthwise(float *out, float *pool, const float *img, const float *sw,
+                            const float *sb, const en_conv_desc *sd, const float *dw,
+                            const float *db, const en_conv_desc *d, float *stem_out,
+                            float *scratch) {
+  en_dense_row_fn row = en_fast_dense_row(sd);
+  if (!row || d->kernel > EN_MAX_KERNEL) { /* the stem's output written out in full */
+    en_fast_dense(stem_out, img, sw, sb, sd, scratch);
+    en_fast_depthwise(out, stem_out, dw, db, d, pool);
+    return;
+  }
+  source src = {img, sw, sb, sd->cin, sd, row};
+  fused(out, pool, &src, dw, db, d, scratch);
 }

@@ -173,10 +173,18 @@ static void ref_dense(float *out, const float *in, const float *packed, const fl
   }
 }
 
+static void ref_stem_depthwise(float *out, float *pool, const float *img, const float *sw,
+                               const float *sb, const en_conv_desc *sd, const float *dw,
+                               const float *db, const en_conv_desc *d, float *stem_out,
+                               float *scratch) {
+  ref_dense(stem_out, img, sw, sb, sd, scratch);
+  ref_depthwise(out, stem_out, dw, db, d, pool);
+}
+
 const en_kernels en_kernels_ref = {
     "reference", ref_conv,  ref_pointwise, ref_depthwise, ref_se,      ref_pool,
     ref_linear,  ref_add,   ref_gemm,      ref_se_gate,   ref_expand_depthwise,
-    ref_dense,
+    ref_dense,   ref_stem_depthwise,
 };
 
 _Static_assert(sizeof(en_kernels) == sizeof(const char *) + EN_KERNEL_OPS * sizeof(void (*)(void)),

@@ -112,27 +112,25 @@ static inline __attribute__((always_inline)) void dense_row(float *out, const fl
 #if EN_X86_TARGETS
 DENSE_VARIANT(EN_TARGET_AVX512, avx512, EN_ISA_AVX512)
 #endif
-DENSE_VARIANT(, portable, EN_ISA_PORTABLE)
 
-typedef void (*dense_row_fn)(float *, const float *, const float *, const float *,
-                             const en_conv_desc *, int);
-
-static dense_row_fn pick_dense_row(void) {
+en_dense_row_fn en_fast_dense_row(const en_conv_desc *d) {
+  /* the generic direct kernel's 16-float accumulators stay in registers only on AVX-512 (see
+   * gemm.c's AVX2 kernel); AVX2 has its own (stem_avx2.c), portable code patches + GEMM */
+  if (d->kernel * d->kernel * d->cin > EN_DENSE_TAPS) return NULL;
 #if EN_X86_TARGETS
   int isa = en_isa();
   if (isa == EN_ISA_AVX512) return dense_row_avx512;
   if (isa == EN_ISA_AVX2) return en_dense_row_avx2; /* stem_avx2.c */
 #endif
-  return dense_row_portable;
+  return NULL;
 }
 
 void en_fast_dense(float *out, const float *in, const float *packed, const float *bias,
                    const en_conv_desc *d, float *scratch) {
   int taps = d->kernel * d->kernel * d->cin;
   int64_t opix = (int64_t)d->oh * d->ow;
-  /* the generic direct kernel's 16-float accumulators stay in registers only on AVX-512 (see
-   * gemm.c's AVX2 kernel); AVX2 has its own (stem_avx2.c), portable code patches + GEMM */
-  if (taps > EN_DENSE_TAPS || en_isa() == EN_ISA_PORTABLE) {
+  en_dense_row_fn row = en_fast_dense_row(d);
+  if (!row) {
     for (int b = 0; b < d->n; b++) {
       const float *cols = in + (int64_t)b * d->h * d->w * d->cin;
       if (en_conv_scratch_floats(d)) { /* else the input is its own patch matrix */
@@ -144,7 +142,6 @@ void en_fast_dense(float *out, const float *in, const float *packed, const float
     }
     return;
   }
-  dense_row_fn row = pick_dense_row();
 #pragma omp parallel for collapse(2) schedule(dynamic)
   for (int b = 0; b < d->n; b++)
     for (int oy = 0; oy < d->oh; oy++)
