@@ -48,6 +48,7 @@ typedef struct gemm_job {
   en_act act;
   int prefetch; /* weights too big to stay in L2 between calls: prefetch the next panel's */
   int stream;   /* the input comes from memory: the first panel prefetches its rows (AVX2) */
+  int store;    /* the output goes to memory: tiles prefetch their output rows ahead (AVX2) */
 } gemm_job;
 
 /* Lines of the next panel to prefetch per tile: `lines` over the tiles of `rows` rows, mr rows
@@ -337,6 +338,26 @@ static inline __attribute__((always_inline)) void prefetch_input(const gemm_job 
   }
 }
 
+/* The output lines (for writing) and residual lines a tile OUT_AHEAD rows on will touch in
+ * panel p (rows [i, i + mr), those that exist). Where the output outgrows the caches (B7's 300
+ * x 300 stage: 90000 x 32 -> 32 + residual, 11.5 MB each) the tiles wrote and read it at half
+ * the rate of a plain stream: the panel's half lines of each row, two memory streams the
+ * hardware prefetcher follows badly. One thread, Zen 3, caches flushed: 90000 x 32 -> 32 +
+ * residual 0.55-0.85 of the time, 12544 x 16 -> 96 0.75-0.80, 22500 x 192 -> 48 0.88-0.94; B7
+ * in the network (`--profile`, two processes each): stage 1's projections 0.60, stage 2's
+ * 0.83-0.90 on one thread, 0.75-0.90 and within noise on two. Distances of 12 to 96 rows were
+ * alike. */
+#define OUT_AHEAD 24
+static inline __attribute__((always_inline)) void prefetch_output(const gemm_job *g, int64_t i,
+                                                                  int mr, int p) {
+  int64_t end = i + mr < g->rows ? i + mr : g->rows;
+  for (int64_t r = i; r < end; r++) {
+    int64_t at = r * g->cout + (int64_t)p * P;
+    if (g->residual) __builtin_prefetch(g->residual + at, 0, 3);
+    __builtin_prefetch(g->out + at, 1, 3);
+  }
+}
+
 /* Rows [r0, r1) of panel p: two registers a row, or one for a last panel of at most 8
  * channels, 12 rows a tile (the two-register tile wasted half its multiply-adds there: 3136 x
  * 96 -> 24 ran at 57 GFLOP/s, 69 this way; 784 x 144 -> 40 62 -> 76), or (nh 3) panel p and a
@@ -363,6 +384,7 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void rows_avx2(
       for (int j = 0; j < share && done < kc; j++, done++)
         __builtin_prefetch(next + (int64_t)done * P, 0, 3);
     if (stream) prefetch_input(g, i + A_AHEAD, mr, k0, kc);
+    if (g->store && k0 + kc == g->cin) prefetch_output(g, i + OUT_AHEAD, mr, p);
     tile_rows_avx2(g, i, mr, p, k0, kc, nh);
     i += mr;
   }
@@ -545,6 +567,12 @@ static int big_input(int64_t rows, int cin) {
   return cin >= 64 && rows * cin * (int64_t)sizeof(float) > 4 * en_l2_bytes();
 }
 
+/* Whether the output (rows, cout) outgrows six L2s (3 MiB on Zen 3; B3 300's 22500 x 24, 2.2
+ * MB, was within noise either way), so that tiles prefetch their output rows (prefetch_output). */
+static int big_output(int64_t rows, int cout) {
+  return rows * cout * (int64_t)sizeof(float) > 6 * en_l2_bytes();
+}
+
 /* Row blocks for `rows` rows. Every row block streams all the weights once: where a K block of
  * them outgrows a quarter of the L2 (late stages: 361 x 640 -> 3840 has 4.9 MB a K block, read
  * from L3 once per 90-row block), blocks are as few as keep their slice of A (rows x one K
@@ -573,7 +601,7 @@ static void gemm(float *out, const float *in, const float *packed, const float *
                  const float *residual, int64_t rows, int cin, int cout, en_act act) {
   if (rows <= 0 || cout <= 0) return;
   gemm_job g = {out, in, packed, bias, residual, rows, cin, cout, (cout + P - 1) / P, act,
-                big_weights(cin, cout), big_input(rows, cin)};
+                big_weights(cin, cout), big_input(rows, cin), big_output(rows, cout)};
   if (empty_sum(&g, 0, cout)) return;
   block_fn run = pick_block();
   int64_t row_blocks = row_block_count(rows, cin, cout);
@@ -626,7 +654,7 @@ void en_fast_gemm(float *out, const float *in, const float *packed, const float 
 void en_fast_gemm_panels(float *out, const float *in, const float *packed, const float *bias,
                          int64_t rows, int cin, int cout, en_act act, int p0, int p1) {
   gemm_job g = {out, in, packed, bias, NULL, rows, cin, cout, (cout + P - 1) / P, act,
-                big_weights(cin, cout), big_input(rows, cin)};
+                big_weights(cin, cout), big_input(rows, cin), big_output(rows, cout)};
   int c1 = p1 * P < cout ? p1 * P : cout;
   if (rows <= 0 || p0 >= p1 || empty_sum(&g, p0 * P, c1)) return;
   block_fn run = pick_block();
