@@ -82,16 +82,21 @@ static inline __attribute__((always_inline)) en_vec en_vactivate(en_vec v, en_ac
 
 #if EN_X86_TARGETS
 /* swish(x) = x / (1 + exp(-x)) with the ISA's own instructions, 16 vector operations (AVX-512;
- * AVX2: 14) where the portable en_vswish takes ~31 (the activation costs as much as the
+ * AVX2: 13) where the portable en_vswish takes ~31 (the activation costs as much as the
  * multiply-adds where the expand GEMM has few input channels): exp(-x) as vexp.h computes it, but
  * 2^k put in by vscalefps (AVX-512) or by shifting the bits the rounding trick leaves k + 127 in
  * (AVX2), and 1 / d from the hardware estimate refined by a Newton step (vrcp14ps: 2^-14;
  * AVX-512) or x / d by a divide (AVX2), so swish(x) is exactly x once exp(-x) vanishes
- * (tests/test_kernels.c bounds both against double). x is clamped to >= -87 for exp (AVX2: to
- * [-87, 87]): 1 + exp(-x) and its reciprocal stay finite and normal (x NaN: the clamp yields a
- * number and the final x * r stays NaN); above 87 exp(-x) may underflow to a subnormal or 0,
- * which leaves 1 + exp(-x) = 1. Not always_inline: they can only be inlined into functions
- * compiled for their ISA (EN_TARGET_*), which is where en_vact's constant isa leaves them.
+ * (tests/test_kernels.c bounds both against double). AVX-512: x is clamped to >= -87 for exp,
+ * so 1 + exp(-x) and its reciprocal stay finite and normal (x NaN: the clamp yields a number and
+ * the final x * r stays NaN); above 87 exp(-x) may underflow to a subnormal or 0, which leaves
+ * 1 + exp(-x) = 1. AVX2: x <= 87, and 2^k saturating to infinity below about -88 (there: 13
+ * operations where two clamps and a split ln 2 took 14; Zen 3, one thread: 0.85 of the time
+ * alone in a loop, B0's fused expand + depthwise at K = 16 0.83-1.04 (median 0.9) in separate
+ * builds alternated, whole B0 per op kind 0.95 (fused) and 0.94 (stem + depthwise) while the
+ * untouched kinds drifted 1.01-1.06, B3 neutral). Not always_inline: they can only be inlined
+ * into functions compiled for their ISA (EN_TARGET_*), which is where en_vact's constant isa
+ * leaves them.
  *
  * Written for n independent vectors at once, each step over all of them: one swish is a chain of
  * ~16 dependent operations (~65 cycles), and one at a time the out-of-order window holds too few to
@@ -124,16 +129,19 @@ static inline EN_TARGET_AVX2 void en_swish_avx2(__m256 *x, int n) {
   /* 1.5 x 2^23 + 127: adding it rounds to an integer, k + 127 in t's low mantissa bits */
   __m256 one = _mm256_set1_ps(1.0f), shifter = _mm256_set1_ps(12582912.0f + 127.0f);
   __m256 u[4], t[4], p[4];
-  for (int j = 0; j < n; j++)
-    u[j] = _mm256_min_ps(_mm256_max_ps(x[j], _mm256_set1_ps(-87.0f)), _mm256_set1_ps(87.0f));
+  /* x <= 87 only (NaN: 87, the final x / d stays NaN); below about -88 the exponent field
+   * saturates instead (below), where a second clamp at -87 made swish(-1e30) -1.6e-8 */
+  for (int j = 0; j < n; j++) u[j] = _mm256_min_ps(x[j], _mm256_set1_ps(87.0f));
   /* k = round(-u / ln 2) by the 1.5 x 2^23 trick: t's low mantissa bits hold k + 127 */
   for (int j = 0; j < n; j++)
     t[j] = _mm256_fmadd_ps(u[j], _mm256_set1_ps(-1.44269504088896341f), shifter);
-  for (int j = 0; j < n; j++) {
-    __m256 k = _mm256_sub_ps(t[j], shifter);
-    u[j] = _mm256_fmadd_ps(k, _mm256_set1_ps(0.693359375f), u[j]);
-    u[j] = _mm256_fmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), u[j]);
-  }
+  /* u + k ln 2 with ln 2 rounded to float, one multiply-add where a split constant took two:
+   * the error, k times 1.9e-9, is under half an ulp of e^-u for |k| < 16 (|x| < 11) and 2.4e-7
+   * at k = 126, where swish is below 1e-36 (max error over [-100, 100] 5.5 ulp, was 3.7, all
+   * of it in that tail; tests/test_kernels.c bounds it at 4e-7 relative) */
+  for (int j = 0; j < n; j++)
+    u[j] = _mm256_fmadd_ps(_mm256_sub_ps(t[j], shifter), _mm256_set1_ps(0.693147180559945f),
+                           u[j]);
   /* e^-u, |u| <= ln2 / 2: degree-5 minimax (relative error 7.5e-8, 2.1e-7 in float: no worse
    * than the degree-6 Taylor polynomial of vexp.h), odd coefficients negated */
   for (int j = 0; j < n; j++)
@@ -142,14 +150,17 @@ static inline EN_TARGET_AVX2 void en_swish_avx2(__m256 *x, int n) {
   for (int j = 0; j < n; j++) p[j] = _mm256_fmadd_ps(p[j], u[j], _mm256_set1_ps(4.99988943e-1f));
   for (int j = 0; j < n; j++) p[j] = _mm256_fmadd_ps(p[j], u[j], _mm256_set1_ps(-9.99999702e-1f));
   for (int j = 0; j < n; j++) p[j] = _mm256_fmadd_ps(p[j], u[j], _mm256_set1_ps(1.00000012f));
-  /* 2^k = bits(t) << 23: the shift drops all but the low 9 bits of k + 127, which is in
-   * [1, 253] after the clamp (the bias in the shifter saves an integer add) */
+  /* 2^k = bits(t) << 23 with k + 127 at most 255 (an integer min on t's bits, which order as
+   * the floats do while positive): below about -88 2^k is infinite and swish(x) = x / inf = -0
+   * (-inf: NaN, as -inf * sigmoid(-inf)); the shift drops all but the low 9 bits of k + 127,
+   * at least 1 after the clamp to 87 */
+  __m256i top = _mm256_set1_epi32(0x4B400000 + 255);
   for (int j = 0; j < n; j++) {
-    __m256i e = _mm256_slli_epi32(_mm256_castps_si256(t[j]), 23);
+    __m256i e = _mm256_slli_epi32(_mm256_min_epi32(_mm256_castps_si256(t[j]), top), 23);
     p[j] = _mm256_fmadd_ps(p[j], _mm256_castsi256_ps(e), one); /* d */
   }
   /* a true divide: one operation where a reciprocal estimate and two Newton steps take six;
-   * the 256-bit divider (throughput one per 3.5-5 cycles on Zen2/Intel) runs beside the ~13
+   * the 256-bit divider (throughput one per 3.5-5 cycles on Zen2/Intel) runs beside the ~12
    * other operations, which take longer on two vector ports. Measured, in-process A/B, B0 224
    * one thread, EFFNET_ISA=avx2: 0.90-0.94 of the time with the estimate (AVX-512's 512-bit
    * divide, one per 8-10 cycles, would be the bottleneck there: neutral, not used). */
