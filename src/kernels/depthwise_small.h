@@ -54,12 +54,12 @@ static inline __attribute__((always_inline)) void fill(en_vec *tile, tile_shape 
  * for the SE pooling. */
 static inline __attribute__((always_inline)) en_vec pixel_group(
     float *o, const en_vec *row, int64_t cols, const en_vec *wv, en_vec bias,
-    const en_conv_desc *d, int skip, int lanes, int K, int S, int G, int isa) {
+    const en_conv_desc *d, int skip, int lanes, int K, int S, int G, int isa, en_act act) {
   en_vec acc[4] = {bias, bias, bias, bias};
   for (int ky = 0; ky < K; ky++)
     for (int kx = 0; kx < K; kx++)
       for (int j = 0; j < G; j++) acc[j] += row[ky * cols + j * S + kx] * wv[ky * K + kx];
-  en_vact_n(acc, G, d->act, isa);
+  en_vact_n(acc, G, act, isa);
   for (int j = 0; j < G; j++) en_vstore_from(o + (int64_t)j * d->cin, acc[j], skip, lanes);
   en_vec s = acc[0];
   if (G == 4) s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
@@ -72,13 +72,13 @@ static inline __attribute__((always_inline)) en_vec pixel_group(
  * time (en_act_avx2) */
 static inline __attribute__((always_inline)) en_vec pixel_group8(
     float *o, const en_vec *row, int64_t cols, const en_vec *wv, en_vec bias,
-    const en_conv_desc *d, int skip, int lanes, int K, int S, int G, int isa) {
+    const en_conv_desc *d, int skip, int lanes, int K, int S, int G, int isa, en_act act) {
   en_vec acc[8];
   for (int j = 0; j < G; j++) acc[j] = bias;
   for (int ky = 0; ky < K; ky++)
     for (int kx = 0; kx < K; kx++)
       for (int j = 0; j < G; j++) acc[j] += row[ky * cols + j * S + kx] * wv[ky * K + kx];
-  for (int j = 0; j < G; j += 2) en_vact_n(acc + j, G - j < 2 ? G - j : 2, d->act, isa);
+  for (int j = 0; j < G; j += 2) en_vact_n(acc + j, G - j < 2 ? G - j : 2, act, isa);
   for (int j = 0; j < G; j++) en_vstore_from(o + (int64_t)j * d->cin, acc[j], skip, lanes);
   en_vec s = (acc[0] + acc[1]) + (acc[2] + acc[3]), t = acc[4];
   if (G == 8) t = (acc[4] + acc[5]) + (acc[6] + acc[7]);
@@ -97,7 +97,7 @@ static inline __attribute__((always_inline)) en_vec pixel_group8(
 static inline __attribute__((always_inline)) en_vec block_kernel(
     float *out, const en_vec *tile, tile_shape t, const float *w, en_vec bias,
     const en_conv_desc *d, int c0, int skip, int lanes, int K, int S, int isa,
-    const float *next) {
+    const float *next, en_act act) {
   en_vec wv[7 * 7], sum = {0};
   int wide = isa == EN_ISA_AVX2 && K == 5;
   int64_t hw = (int64_t)d->h * d->w;
@@ -110,22 +110,47 @@ static inline __attribute__((always_inline)) en_vec block_kernel(
       const en_vec *row = tile + (int64_t)oy * S * t.cols + ox * S;
       float *o = out + ((int64_t)oy * d->ow + ox) * d->cin + c0;
       int g = d->ow - ox;
+#define EN_GROUP8(n) pixel_group8(o, row, t.cols, wv, bias, d, skip, lanes, K, S, n, isa, act)
+#define EN_GROUP(n) pixel_group(o, row, t.cols, wv, bias, d, skip, lanes, K, S, n, isa, act)
       if (wide && g > 4) {
         int G = g < 8 ? g : 8;
-#define EN_GROUP8(n) pixel_group8(o, row, t.cols, wv, bias, d, skip, lanes, K, S, n, isa)
         if (G == 8) sum += EN_GROUP8(8);
         else if (G == 7) sum += EN_GROUP8(7);
         else if (G == 6) sum += EN_GROUP8(6);
         else sum += EN_GROUP8(5);
-#undef EN_GROUP8
         ox += G - 4;
-      } else if (g >= 4) sum += pixel_group(o, row, t.cols, wv, bias, d, skip, lanes, K, S, 4, isa);
-      else if (g == 3) sum += pixel_group(o, row, t.cols, wv, bias, d, skip, lanes, K, S, 3, isa);
-      else if (g == 2) sum += pixel_group(o, row, t.cols, wv, bias, d, skip, lanes, K, S, 2, isa);
-      else sum += pixel_group(o, row, t.cols, wv, bias, d, skip, lanes, K, S, 1, isa);
+      } else if (g >= 4) sum += EN_GROUP(4);
+      else if (g == 3) sum += EN_GROUP(3);
+      else if (g == 2) sum += EN_GROUP(2);
+      else sum += EN_GROUP(1);
+#undef EN_GROUP8
+#undef EN_GROUP
     }
   }
   return sum;
+}
+
+/* block_kernel with K and S constants, and lanes, skip and the activation too where they can
+ * be. skip 0 as a constant where it is: no partial-store path in the loop, whose memcpy calls
+ * kept the running sum in memory (a store-to-load chain through every pixel). The swish as a
+ * constant for AVX2's k3 whole blocks: with the activation read from the descriptor, the four
+ * accumulators went through the stack around its run-time switch, ~55 instructions per output
+ * vector where the multiply-adds are 9 (19 x 19 x 192 k3, callgrind). Separate builds, one
+ * thread, Zen 3, three runs each: 19 x 19 x 192 k3 0.78-1.03 of the time, 14 x 14 x 480 0.73-1.0,
+ * 7 x 7 x 1152 0.64-0.89, 10 x 10 x 2304 0.61-0.89; for k5 (eight pixels a group) the same
+ * constant made it 1.3-1.6 times slower (14 x 14 x 672, 7 x 7 x 1152, 19 x 19 x 816). AVX-512
+ * keeps the descriptor's (not measured). Same bits either way. */
+static inline __attribute__((always_inline)) en_vec block_any(
+    float *out, const en_vec *tile, tile_shape t, const float *w, en_vec b,
+    const en_conv_desc *d, int c0, int skip, int lanes, int K, int S, int isa,
+    const float *next) {
+  if (lanes == LANES && skip == 0 && K == 3 && isa == EN_ISA_AVX2 && d->act == EN_ACT_SWISH)
+    return block_kernel(out, tile, t, w, b, d, c0, 0, LANES, K, S, isa, next, EN_ACT_SWISH);
+  if (lanes == LANES && skip == 0)
+    return block_kernel(out, tile, t, w, b, d, c0, 0, LANES, K, S, isa, next, d->act);
+  if (lanes == LANES)
+    return block_kernel(out, tile, t, w, b, d, c0, skip, LANES, K, S, isa, next, d->act);
+  return block_kernel(out, tile, t, w, b, d, c0, skip, lanes, K, S, isa, next, d->act);
 }
 
 /* One (image, block) task; pool: the image's (C) sums; next: where the next task's input
@@ -142,15 +167,9 @@ static inline __attribute__((always_inline)) void small_task(float *out, const f
   en_vec b = bias ? en_vload(bias + c0, lanes) : (en_vec){0}, sum;
   if (lanes == LANES) fill(tile, t, img, d, c0, LANES);
   else fill(tile, t, img, d, c0, lanes);
-  /* skip 0 as a constant where it is: no partial-store path in the loop, whose memcpy calls
-   * kept the running sum in memory (a store-to-load chain through every pixel) */
 #define CASE(K, S)                                                                          \
   if (d->kernel == K && d->stride == S)                                                     \
-    sum = lanes == LANES && skip == 0                                                       \
-              ? block_kernel(out, tile, t, w, b, d, c0, 0, LANES, K, S, isa, next)        \
-              : lanes == LANES                                                              \
-              ? block_kernel(out, tile, t, w, b, d, c0, skip, LANES, K, S, isa, next)     \
-              : block_kernel(out, tile, t, w, b, d, c0, skip, lanes, K, S, isa, next);    \
+    sum = block_any(out, tile, t, w, b, d, c0, skip, lanes, K, S, isa, next);               \
   else
   CASE(3, 1) CASE(3, 2) CASE(5, 1) CASE(5, 2) return;
 #undef CASE
