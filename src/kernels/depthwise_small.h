@@ -134,10 +134,11 @@ static inline __attribute__((always_inline)) en_vec block_kernel(
  * be. skip 0 as a constant where it is: no partial-store path in the loop, whose memcpy calls
  * kept the running sum in memory (a store-to-load chain through every pixel). The swish as a
  * constant for AVX2's k3 whole blocks: with the activation read from the descriptor, the four
- * accumulators went through the stack around its run-time switch, ~55 instructions per output
+ * accumulators went through the stack around its run-time switch, ~58 instructions per output
  * vector where the multiply-adds are 9 (19 x 19 x 192 k3, callgrind). Separate builds, one
  * thread, Zen 3, three runs each: 19 x 19 x 192 k3 0.78-1.03 of the time, 14 x 14 x 480 0.73-1.0,
- * 7 x 7 x 1152 0.64-0.89, 10 x 10 x 2304 0.61-0.89; for k5 (eight pixels a group) the same
+ * 7 x 7 x 1152 0.64-0.89, 10 x 10 x 2304 0.61-0.89; B0's k3 convs in the network 0.68-0.79
+ * (per-op trace, four processes each alternated); for k5 (eight pixels a group) the same
  * constant made it 1.3-1.6 times slower (14 x 14 x 672, 7 x 7 x 1152, 19 x 19 x 816). AVX-512
  * keeps the descriptor's (not measured). Same bits either way. */
 static inline __attribute__((always_inline)) en_vec block_any(
