@@ -29,13 +29,26 @@
 #define DW_VARIANT(target, suffix, isa)                                                      \
   target __attribute__((flatten)) static void one_row_##suffix(                              \
       float *out, const float *const *rows, const float *w, const float *bias,               \
-      const en_conv_desc *d, int oy, float *pool, int i0, int i1) {                          \
-    one_row(out, rows, w, bias, d, oy, pool, i0, i1, isa);                                   \
+      const en_conv_desc *d, int oy, float *pool, int i0, int i1, int from_image) {          \
+    one_row(out, rows, w, bias, d, oy, pool, i0, i1, from_image, isa);                       \
   }
 #if EN_X86_TARGETS
 DW_VARIANT(EN_TARGET_AVX512, avx512, EN_ISA_AVX512)
 #endif
 DW_VARIANT(, portable, EN_ISA_PORTABLE)
+
+/* en_fast_depthwise_row with from_image (see dw_row) */
+static void row_any(float *out, const float *const *rows, const float *w, const float *bias,
+                    const en_conv_desc *d, int oy, float *pool, int i0, int i1, int from_image) {
+#if EN_X86_TARGETS
+  int isa = en_isa();
+  if (isa == EN_ISA_AVX512)
+    return one_row_avx512(out, rows, w, bias, d, oy, pool, i0, i1, from_image);
+  if (isa == EN_ISA_AVX2)
+    return en_depthwise_row_avx2(out, rows, w, bias, d, oy, pool, i0, i1, from_image);
+#endif
+  one_row_portable(out, rows, w, bias, d, oy, pool, i0, i1, from_image);
+}
 
 /* Rows [y0, y1) of image b, channel blocks [i0, i1), straight from the input image; pool:
  * the image's (C) sums, or with row_pool set each row's own (C) sums at pool + oy C. */
@@ -50,8 +63,8 @@ static void image_rows(float *out, const float *in, const float *w, const float 
       int iy = iy0 + ky;
       rows[ky] = iy >= 0 && iy < d->h ? img + (int64_t)iy * d->w * d->cin : NULL;
     }
-    en_fast_depthwise_row(out + (((int64_t)b * d->oh + oy) * d->ow) * d->cin, rows, w, bias, d,
-                          oy, pool && row_pool ? pool + (int64_t)oy * d->cin : pool, i0, i1);
+    row_any(out + (((int64_t)b * d->oh + oy) * d->ow) * d->cin, rows, w, bias, d, oy,
+            pool && row_pool ? pool + (int64_t)oy * d->cin : pool, i0, i1, 1);
   }
 }
 
@@ -93,10 +106,5 @@ void en_fast_depthwise(float *out, const float *in, const float *w, const float 
 void en_fast_depthwise_row(float *out, const float *const *rows, const float *w,
                            const float *bias, const en_conv_desc *d, int oy, float *pool, int i0,
                            int i1) {
-#if EN_X86_TARGETS
-  int isa = en_isa();
-  if (isa == EN_ISA_AVX512) return one_row_avx512(out, rows, w, bias, d, oy, pool, i0, i1);
-  if (isa == EN_ISA_AVX2) return en_depthwise_row_avx2(out, rows, w, bias, d, oy, pool, i0, i1);
-#endif
-  one_row_portable(out, rows, w, bias, d, oy, pool, i0, i1);
+  row_any(out, rows, w, bias, d, oy, pool, i0, i1, 0);
 }

@@ -9,8 +9,8 @@
  * 8 (the last 16-channel block's channels are the last one or two 8-channel blocks'). */
 EN_TARGET_AVX2 __attribute__((flatten)) void en_depthwise_row_avx2(
     float *out, const float *const *rows, const float *w, const float *bias,
-    const en_conv_desc *d, int oy, float *pool, int i0, int i1) {
+    const en_conv_desc *d, int oy, float *pool, int i0, int i1, int from_image) {
   int blocks = (d->cin + LANES - 1) / LANES, j1 = 2 * i1 < blocks ? 2 * i1 : blocks;
-  one_row(out, rows, w, bias, d, oy, pool, 2 * i0, j1, EN_ISA_AVX2);
+  one_row(out, rows, w, bias, d, oy, pool, 2 * i0, j1, from_image, EN_ISA_AVX2);
 }
 #endif

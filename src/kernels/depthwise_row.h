@@ -22,6 +22,7 @@ typedef struct dw_row {
   float *out;
   const en_conv_desc *d;
   int ky0, ky1, skip, lo, hi; /* [lo, hi): interior output columns; skip: see store_from */
+  int from_image;             /* rows are an input image's (memory), not a ring's (cache) */
 } dw_row;
 
 static inline __attribute__((always_inline)) en_vec border_pixel(const dw_row *r, int ox, en_vec acc,
@@ -231,6 +232,31 @@ static inline __attribute__((always_inline)) void store_ahead(const en_conv_desc
   }
 }
 
+/* The lines of the rows that are new to this output row (the last ss of its taps: the next
+ * output row's taps overlap the rest) at the next group's pixels, blocks [i0, i1), prefetched.
+ * Where the input outgrows the caches (EN_DW_STORE_AHEAD bytes: B7's 300 x 300 x 32 stage-1
+ * blocks) those rows come from memory: that conv took 7.5-9.4 ms on one thread where a plain
+ * 3-row streaming sum over the same tensors takes 2. One thread, Zen 3, separate builds
+ * alternated: 300 x 300 x 32 k3 0.66-0.78 of the time (two threads 0.77), 150 x 150 x 96 0.82;
+ * in the network (per-op trace, 6 process pairs) B7's three stage-1 convs 0.60-0.71 (about 8 of
+ * 1560 ms). One group ahead beat two (0.71) and four (0.77). Not in the fused path (from_image
+ * 0), whose rows come from the ring, in cache. Addresses are only prefetched, never formed as
+ * pointers. */
+static inline __attribute__((always_inline)) void load_ahead(const en_conv_desc *d,
+                                                             const float *const *rows, int ky0,
+                                                             int ky1, int ox, int i0, int i1,
+                                                             int G, int ss) {
+  int64_t C = d->cin;
+  int p0 = (ox + G) * ss - d->pad_left, p1 = p0 + G * ss < d->w ? p0 + G * ss : d->w;
+  for (int ky = ky1 - ss > ky0 ? ky1 - ss : ky0; ky < ky1; ky++) {
+    uintptr_t base = (uintptr_t)rows[ky] + (uintptr_t)(i0 * LANES * 4);
+    for (int p = p0; p < p1; p++) {
+      uintptr_t a = base + (uintptr_t)(p * C * 4), end = a + (uintptr_t)(i1 - i0) * LANES * 4;
+      for (a &= ~(uintptr_t)63; a < end; a += 64) __builtin_prefetch((const void *)a, 0, 3);
+    }
+  }
+}
+
 /* Interior pixels from ox in groups of G while whole groups remain, every block of [i0, i1)
  * for one group before the next group; returns the first pixel left. */
 static inline __attribute__((always_inline)) int group_run(const dw_row *r,
@@ -242,6 +268,8 @@ static inline __attribute__((always_inline)) int group_run(const dw_row *r,
   const en_conv_desc *d = r->d;
   int C = d->cin;
   int ahead = (int64_t)d->oh * d->ow * C * (int64_t)sizeof(float) > EN_DW_STORE_AHEAD;
+  int load = r->from_image &&
+             (int64_t)d->h * d->w * C * (int64_t)sizeof(float) > EN_DW_STORE_AHEAD;
   for (; ox + G <= r->hi; ox += G) {
     int64_t in_at = (int64_t)(ox * ss - d->pad_left) * C, out_at = (int64_t)ox * C;
     for (int i = i0; i < i1; i++) {
@@ -251,6 +279,7 @@ static inline __attribute__((always_inline)) int group_run(const dw_row *r,
                 kk, ss);
     }
     if (ahead) store_ahead(d, out, out_at, i0, i1, G);
+    if (load) load_ahead(d, rows, ky0, ky1, ox, i0, i1, G, ss);
   }
   return ox;
 }
@@ -371,13 +400,15 @@ static inline __attribute__((always_inline)) void whole_blocks(dw_row *r, const 
   }
 }
 
-/* One output row, channel blocks [i0, i1) (see en_fast_depthwise_row). */
+/* One output row, channel blocks [i0, i1) (see en_fast_depthwise_row); from_image: see
+ * dw_row. */
 static inline __attribute__((always_inline)) void one_row(float *out, const float *const *rows,
                                                           const float *w, const float *bias,
                                                           const en_conv_desc *d, int oy,
-                                                          float *pool, int i0, int i1, int isa) {
+                                                          float *pool, int i0, int i1,
+                                                          int from_image, int isa) {
   const float *shifted[EN_MAX_KERNEL];
-  dw_row r = {shifted, NULL, NULL, NULL, d, 0, 0, 0, 0, 0};
+  dw_row r = {shifted, NULL, NULL, NULL, d, 0, 0, 0, 0, 0, from_image};
   interior_range(d, &r.lo, &r.hi);
   row_taps(d, oy, &r.ky0, &r.ky1);
   int k = d->kernel, s = d->stride, c0;

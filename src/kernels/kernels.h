@@ -154,10 +154,11 @@ void en_fast_depthwise_row(float *out, const float *const *rows, const float *w,
                            const float *bias, const en_conv_desc *d, int oy, float *pool, int i0,
                            int i1);
 /* en_fast_depthwise_row's AVX2 variant (src/kernels/depthwise_avx2.c: 8-float vectors), same
- * block units */
+ * block units; from_image: the rows are an input image's, in memory (prefetched ahead where it
+ * is large), not the fused path's ring rows */
 void en_depthwise_row_avx2(float *out, const float *const *rows, const float *w,
                            const float *bias, const en_conv_desc *d, int oy, float *pool, int i0,
-                           int i1);
+                           int i1, int from_image);
 void en_fast_gemm(float *out, const float *in, const float *packed, const float *bias,
                   const float *residual, int64_t rows, int cin, int cout, en_act act);
 void en_fast_expand_depthwise(float *out, float *pool, const float *x, int cin, const float *ew,
