@@ -211,16 +211,18 @@ static inline __attribute__((always_inline)) void pixels_at(
 
 /* The lines that the next output row writes at pixels [ox, ox + G), blocks [i0, i1),
  * prefetched for writing. Where the output outgrows the caches (EN_DW_STORE_AHEAD bytes: B3's
- * 75 x 75 x 192, B7's stages 1-5; no B0 layer at batch 1) its lines otherwise come in from
+ * stages 1-2, B7's stages 1-5; no B0 layer at batch 1) its lines otherwise come in from
  * memory one miss at a time as each group stores them, all blocks of a pixel (C floats) at
  * once. One thread, Zen 3, fused expand + depthwise, separate builds alternated 12 times: 75 x
  * 75 x 32 -> 192 k3 0.82 of the time (0.59-1.05), 150 x 150 x 48 -> 288 k3 0.89 (0.73-1.17),
  * while a 56 x 56 block below the threshold (the same code) drifted 1.04 (0.74-1.71). In the
  * network (per-op trace, one thread, processes alternated): B3's two 75 x 75 x 192 blocks
  * 0.85-0.88 of their time (untouched 1x1 convs 0.99), B7's fused blocks 0.94 and its stem +
- * depthwise 0.85 (1x1 convs 0.99); two threads within drift. Addresses past the output are only
- * prefetched, never formed as pointers. */
-#define EN_DW_STORE_AHEAD ((int64_t)4 << 20)
+ * depthwise 0.85 (1x1 convs 0.99); two threads within drift. 2 MB rather than the first 4:
+ * B3's stem + depthwise (150 x 150 x 40 out) 0.85 and its stage-1 depthwise (150 x 150 x 24,
+ * with load_ahead) 0.73, against 0.88-0.95 for the untouched 1x1 convs (6 process pairs, one
+ * thread). Addresses past the output are only prefetched, never formed as pointers. */
+#define EN_DW_STORE_AHEAD ((int64_t)2 << 20)
 static inline __attribute__((always_inline)) void store_ahead(const en_conv_desc *d,
                                                               const float *out, int64_t out_at,
                                                               int i0, int i1, int G) {
@@ -234,9 +236,10 @@ static inline __attribute__((always_inline)) void store_ahead(const en_conv_desc
 
 /* The lines of the rows that are new to this output row (the last ss of its taps: the next
  * output row's taps overlap the rest) at the next group's pixels, blocks [i0, i1), prefetched.
- * Where the input outgrows the caches (EN_DW_STORE_AHEAD bytes: B7's 300 x 300 x 32 stage-1
- * blocks) those rows come from memory: that conv took 7.5-9.4 ms on one thread where a plain
- * 3-row streaming sum over the same tensors takes 2. One thread, Zen 3, separate builds
+ * Where the input outgrows the caches (EN_DW_STORE_AHEAD bytes: the stage-1 blocks of B3, 150 x
+ * 150 x 24, and B7, 300 x 300 x 32) those rows come from memory: B7's took 7.5-9.4 ms on one
+ * thread where a plain 3-row streaming sum over the same tensors takes 2. One thread, Zen 3,
+ * separate builds
  * alternated: 300 x 300 x 32 k3 0.66-0.78 of the time (two threads 0.77), 150 x 150 x 96 0.82;
  * in the network (per-op trace, 6 process pairs) B7's three stage-1 convs 0.60-0.71 (about 8 of
  * 1560 ms). One group ahead beat two (0.71) and four (0.77). Not in the fused path (from_image
