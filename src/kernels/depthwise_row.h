@@ -239,12 +239,11 @@ static inline __attribute__((always_inline)) void store_ahead(const en_conv_desc
  * Where the input outgrows the caches (EN_DW_STORE_AHEAD bytes: the stage-1 blocks of B3, 150 x
  * 150 x 24, and B7, 300 x 300 x 32) those rows come from memory: B7's took 7.5-9.4 ms on one
  * thread where a plain 3-row streaming sum over the same tensors takes 2. One thread, Zen 3,
- * separate builds
- * alternated: 300 x 300 x 32 k3 0.66-0.78 of the time (two threads 0.77), 150 x 150 x 96 0.82;
- * in the network (per-op trace, 6 process pairs) B7's three stage-1 convs 0.60-0.71 (about 8 of
- * 1560 ms). One group ahead beat two (0.71) and four (0.77). Not in the fused path (from_image
- * 0), whose rows come from the ring, in cache. Addresses are only prefetched, never formed as
- * pointers. */
+ * separate builds alternated: 300 x 300 x 32 k3 0.66-0.78 of the time (two threads 0.77), 150 x
+ * 150 x 96 0.82; in the network (per-op trace, 6 process pairs) B7's three stage-1 convs
+ * 0.60-0.71 (about 8 of 1560 ms). One group ahead beat two (0.71) and four (0.77). Not in the
+ * fused path (from_image 0), whose rows come from the ring, in cache. Addresses are only
+ * prefetched, never formed as pointers. */
 static inline __attribute__((always_inline)) void load_ahead(const en_conv_desc *d,
                                                              const float *const *rows, int ky0,
                                                              int ky1, int ox, int i0, int i1,
