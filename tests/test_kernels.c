@@ -27,6 +27,14 @@ static float *randv(size_t n) {
   return v;
 }
 
+/* randv on a 64-byte boundary (malloc's large blocks sit 16 bytes past a page): output buffers
+ * the depthwise kernels may write with non-temporal stores, which need aligned vectors */
+static float *randv64(size_t n) {
+  float *v = aligned_alloc(64, (n * sizeof *v + 63) / 64 * 64 + 64);
+  for (size_t i = 0; i < n; i++) v[i] = frand();
+  return v;
+}
+
 static double rel_err(const float *a, const float *b, size_t n) {
   double max_diff = 0.0, scale = 1e-6;
   for (size_t i = 0; i < n; i++) {
@@ -100,7 +108,7 @@ static int same_on_1_and_3_threads(const en_conv_desc *d, const float *in, const
                                    const float *bias, const float *got, const float *gpool,
                                    int cin, const float *packed, const float *eb) {
   size_t on = (size_t)d->n * d->oh * d->ow * d->cout, pn = (size_t)d->n * d->cout;
-  float *o = randv(on), *pool = randv(pn);
+  float *o = randv64(on), *pool = randv(pn);
   float *scratch = randv(packed ? en_expand_depthwise_scratch(d, 3) : 0);
   int previous = omp_get_max_threads(), same = 1;
   for (int threads = 1; threads <= 3; threads += 2) {
@@ -119,6 +127,7 @@ static int same_on_1_and_3_threads(const en_conv_desc *d, const float *in, const
 static void test_depthwise(void) {
   for (int t = 0; t < 240; t++) {
     en_conv_desc d = random_desc(1);
+    en_dw_stream_least = t % 2; /* odd cases: outputs written with non-temporal stores */
     /* every third case has the wide channel counts of real blocks (many 16-channel blocks, a
      * ragged last one), where the fast kernel fuses the pooling instead of a second pass */
     static const int wide[] = {48, 96, 100, 144, 232};
@@ -136,7 +145,7 @@ static void test_depthwise(void) {
     }
     size_t in_n = (size_t)d.n * d.h * d.w * d.cin, out_n = (size_t)d.n * d.oh * d.ow * d.cout;
     float *in = randv(in_n), *w = randv((size_t)d.kernel * d.kernel * d.cin);
-    float *bias = randv(d.cin), *a = randv(out_n), *b = randv(out_n);
+    float *bias = randv(d.cin), *a = randv(out_n), *b = randv64(out_n);
     float *pa = randv((size_t)d.n * d.cin), *pb = randv((size_t)d.n * d.cin);
     en_kernels_ref.depthwise(a, in, w, bias, &d, pa);
     en_kernels_fast.depthwise(b, in, w, bias, &d, pb);
@@ -148,6 +157,7 @@ static void test_depthwise(void) {
               d.cin, d.kernel, d.stride);
     free(in), free(w), free(bias), free(a), free(b), free(pa), free(pb);
   }
+  en_dw_stream_least = 0;
 }
 
 static void test_pointwise_linear_pool_add(void) {
@@ -285,6 +295,7 @@ static void test_se_gate_folded(void) {
 static void test_expand_depthwise(void) {
   for (int t = 0; t < 120; t++) {
     en_conv_desc d = random_desc(1);
+    en_dw_stream_least = t % 2; /* odd cases: outputs written with non-temporal stores */
     d.h = irand(1, 40), d.w = irand(1, 40);
     static const int wide[] = {24, 96, 100, 144};
     d.cin = d.cout = t % 3 == 0 ? wide[irand(0, 3)] : irand(1, 40);
@@ -302,7 +313,7 @@ static void test_expand_depthwise(void) {
     size_t xn = (size_t)d.n * d.h * d.w * cin, on = (size_t)d.n * d.oh * d.ow * mid;
     float *x = randv(xn), *ew = randv((size_t)mid * cin), *eb = randv(mid);
     float *packed = randv(en_gemm_packed_floats(cin, mid)), *dw = randv((size_t)d.kernel * d.kernel * mid);
-    float *db = randv(mid), *a = randv(on), *b = randv(on), *pa = randv((size_t)d.n * mid);
+    float *db = randv(mid), *a = randv(on), *b = randv64(on), *pa = randv((size_t)d.n * mid);
     float *pb2 = randv((size_t)d.n * mid), *expanded = randv((size_t)d.n * d.h * d.w * mid);
     float *scratch = randv(en_expand_depthwise_scratch(&d, omp_get_max_threads()));
     en_gemm_pack(packed, ew, cin, mid);
@@ -317,6 +328,7 @@ static void test_expand_depthwise(void) {
     free(x), free(ew), free(eb), free(packed), free(dw), free(db), free(a), free(b), free(pa);
     free(pb2), free(expanded), free(scratch);
   }
+  en_dw_stream_least = 0;
 }
 
 /* A random stem (RGB 3x3 stride 2, as test_conv's) and the depthwise conv d over its output
@@ -346,13 +358,14 @@ static en_conv_desc random_stem(en_conv_desc *d, int t) {
 static void test_stem_depthwise(void) {
   for (int t = 0; t < 160; t++) {
     en_conv_desc d, sd = random_stem(&d, t);
+    en_dw_stream_least = t % 2; /* odd cases: outputs written with non-temporal stores */
     int C = sd.cout, threads = omp_get_max_threads() > 3 ? omp_get_max_threads() : 3;
     size_t in = (size_t)sd.n * sd.h * sd.w * 3, mid = (size_t)sd.n * sd.oh * sd.ow * C;
     size_t on = (size_t)d.n * d.oh * d.ow * C, pn = (size_t)d.n * C;
     float *img = randv(in), *w = randv((size_t)27 * C), *sb = randv(C);
     float *packed = randv(en_gemm_packed_floats(27, C));
     float *dw = randv((size_t)d.kernel * d.kernel * C);
-    float *db = randv(C), *a = randv(on), *b = randv(on), *c = randv(on), *stem = randv(mid);
+    float *db = randv(C), *a = randv(on), *b = randv64(on), *c = randv64(on), *stem = randv(mid);
     float *pa = randv(pn), *pb = randv(pn), *pc = randv(pn);
     float *scratch = randv(en_stem_depthwise_scratch(&sd, &d, threads));
     en_gemm_pack(packed, w, 27, C);
@@ -378,6 +391,7 @@ static void test_stem_depthwise(void) {
     free(img), free(w), free(sb), free(packed), free(dw), free(db), free(a), free(b), free(c);
     free(stem), free(pa), free(pb), free(pc), free(scratch);
   }
+  en_dw_stream_least = 0;
 }
 
 /* The reference kernels themselves against hand-computed values. */

@@ -21,6 +21,8 @@
 
 #include "kernels/depthwise_row.h"
 
+int64_t en_dw_stream_least = 0;
+
 /* The AVX-512 and portable entry points (isa.h; the AVX2 one, with 8-float vectors, is in
  * depthwise_avx2.c; 4-float vectors for the portable one ran 2.5x slower on SSE2), `target` the
  * ISA's attribute (on each function: an attribute before a macro would reach only the first);

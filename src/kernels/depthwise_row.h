@@ -175,7 +175,8 @@ static inline __attribute__((always_inline)) void row_body(const dw_row *r, int 
  * window and stride (constants); [ky0, ky1): the row's valid taps (constants when full). */
 static inline __attribute__((always_inline)) void pixels_at(
     const en_conv_desc *d, const float *const *rows, const float *w, en_vec b, float *o,
-    en_vec *sum_io, int64_t in_at, int c0, int ky0, int ky1, int isa, int G, int kk, int ss) {
+    en_vec *sum_io, int64_t in_at, int c0, int ky0, int ky1, int isa, int G, int kk, int ss,
+    int64_t ostride) {
   int C = d->cin;
   en_vec acc[8];
 #pragma GCC unroll 8
@@ -203,7 +204,7 @@ static inline __attribute__((always_inline)) void pixels_at(
   en_vec sum = *sum_io;
 #pragma GCC unroll 8
   for (int j = 0; j < G; j++) {
-    *(en_vec *)(o + (int64_t)j * C) = acc[j];
+    *(en_vec *)(o + (int64_t)j * ostride) = acc[j];
     sum += acc[j];
   }
   *sum_io = sum;
@@ -223,6 +224,34 @@ static inline __attribute__((always_inline)) void pixels_at(
  * with load_ahead) 0.73, against 0.88-0.95 for the untouched 1x1 convs (6 process pairs, one
  * thread). Addresses past the output are only prefetched, never formed as pointers. */
 #define EN_DW_STORE_AHEAD ((int64_t)2 << 20)
+/* Whole blocks go group-outer (groups_outer) in runs of at most this many, their sums on the
+ * stack. */
+#define EN_DW_RUN 32
+
+/* Whether the output goes to memory with non-temporal stores: where one image's is over
+ * EN_DW_STREAM bytes (en_dw_stream_least where set), too big for the projection GEMM that reads
+ * it next to find much of it in the caches. A plain store first reads its line from memory (the
+ * write-allocate), so an output written to memory costs twice its bytes (26 MB: 2.9-3.4 ms with
+ * plain stores, 1.5-1.8 non-temporal, one thread, Zen 3). The stores go through a buffer
+ * (group_run) so that each line is written whole and at once: stored straight from the group's
+ * registers, block by block, eight half-written lines at a time, the kernel ran slower than
+ * with plain stores (150 x 150 x 48 -> 288 k3 fused: 1.2x the depthwise time).
+ * Measured in one process, runs with and without alternated (en_dw_stream_least switched
+ * between them; separate builds drifted 5-15 % per layer on this shared Zen 3), median of the
+ * paired ratios: 4 MiB: B7 600 two threads 0.92 of the time (expand + depthwise 0.84), one 0.96
+ * (0.91); B3 300 two threads 0.97 (expand + depthwise 0.91). 8 MiB: B7 0.95 / 0.99; 2 MiB: B3
+ * 1.03 / 1.00 (its 150 x 150 stage-1 outputs, read back from memory, lost); 3 MiB against 4:
+ * B3 0.98 / 1.01. B0 has no output over 4 MiB an image. The SIMD ISAs only (the aligned vector
+ * is the store's unit): whole 8- or 16-float blocks (C a multiple of LANES), aligned output. */
+#define EN_DW_STREAM ((int64_t)4 << 20)
+static inline __attribute__((always_inline)) int stream_output(const en_conv_desc *d,
+                                                               const float *out, int isa) {
+  int64_t bytes = (int64_t)d->oh * d->ow * d->cin * (int64_t)sizeof(float); /* one image */
+  int64_t least = en_dw_stream_least ? en_dw_stream_least : EN_DW_STREAM;
+  return (isa == EN_ISA_AVX2 || isa == EN_ISA_AVX512) && d->cin % LANES == 0 &&
+         (uintptr_t)out % (LANES * sizeof(float)) == 0 && bytes > least;
+}
+
 static inline __attribute__((always_inline)) void store_ahead(const en_conv_desc *d,
                                                               const float *out, int64_t out_at,
                                                               int i0, int i1, int G) {
@@ -269,7 +298,9 @@ static inline __attribute__((always_inline)) int group_run(const dw_row *r,
                                                            int ky1, int isa, int kk, int ss) {
   const en_conv_desc *d = r->d;
   int C = d->cin;
-  int ahead = (int64_t)d->oh * d->ow * C * (int64_t)sizeof(float) > EN_DW_STORE_AHEAD;
+  int stream = stream_output(d, out, isa);
+  int ahead = !stream && (int64_t)d->oh * d->ow * C * (int64_t)sizeof(float) > EN_DW_STORE_AHEAD;
+  en_vec buf[8 * EN_DW_RUN]; /* stream: the group's outputs, pixel by pixel, blocks [i0, i1) */
   int load = r->from_image &&
              (int64_t)d->h * d->w * C * (int64_t)sizeof(float) > EN_DW_STORE_AHEAD;
   for (; ox + G <= r->hi; ox += G) {
@@ -277,9 +308,18 @@ static inline __attribute__((always_inline)) int group_run(const dw_row *r,
     for (int i = i0; i < i1; i++) {
       int c0 = i * LANES;
       en_vec b = bias ? *(const en_vec *)(bias + c0) : (en_vec){0};
-      pixels_at(d, rows, w, b, out + out_at + c0, &sums[i - i0], in_at, c0, ky0, ky1, isa, G,
-                kk, ss);
+      if (stream)
+        pixels_at(d, rows, w, b, (float *)(buf + (i - i0)), &sums[i - i0], in_at, c0, ky0, ky1,
+                  isa, G, kk, ss, (int64_t)(i1 - i0) * LANES);
+      else
+        pixels_at(d, rows, w, b, out + out_at + c0, &sums[i - i0], in_at, c0, ky0, ky1, isa, G,
+                  kk, ss, C);
     }
+    if (stream) /* each pixel's lines in order, every one written whole */
+      for (int j = 0; j < G; j++)
+        for (int v = 0; v < i1 - i0; v++)
+          en_vstream(out + out_at + (int64_t)j * C + (int64_t)(i0 + v) * LANES,
+                     buf[j * (i1 - i0) + v], isa);
     if (ahead) store_ahead(d, out, out_at, i0, i1, G);
     if (load) load_ahead(d, rows, ky0, ky1, ox, i0, i1, G, ss);
   }
@@ -371,10 +411,6 @@ static inline void add_to_pool(float *pool, int c0, en_vec sum, int skip, int la
   for (int l = skip; l < lanes; l++) pool[c0 + l] += t[l];
 }
 
-/* Whole blocks go group-outer (groups_outer) in runs of at most this many, their sums on the
- * stack. */
-#define EN_DW_RUN 32
-
 /* Whole blocks [i0, i1) of the row, group-outer: per run of blocks, each block's left border,
  * then the interior groups, then each block's right part, so that every block's sum still
  * takes its pixels in order (the same bits as block by block). */
@@ -420,6 +456,7 @@ static inline __attribute__((always_inline)) void one_row(float *out, const floa
   if (whole > i1) whole = i1;
   if (whole <= i0 || r.hi - r.lo < 4 || (k != 3 && k != 5) || (s != 1 && s != 2)) whole = i0;
   if (whole > i0) whole_blocks(&r, shifted, out, rows, w, bias, pool, i0, whole, isa);
+  if (whole > i0 && stream_output(d, out, isa)) en_vstream_fence(); /* before others read */
   for (int i = whole; i < i1; i++) {
     int lanes = point_at_block(&r, shifted, rows, w, bias, out, i, &c0);
     /* a whole block (all but a ragged last one): no partial stores, so the pixels stay in

@@ -249,6 +249,48 @@ static inline __attribute__((always_inline)) void en_vact_n(en_vec *v, int n, en
   for (int j = 0; j < n; j++) v[j] = en_vactivate(v[j], act);
 }
 
+/* A non-temporal store of a whole vector at p (aligned to its size) for code compiled once per
+ * ISA: written to memory without reading the line first and without filling the caches; a
+ * plain store where the ISA has no such store here. Callers fence (en_vstream_fence) before
+ * another thread may read what they stored. */
+#if EN_X86_TARGETS
+static inline EN_TARGET_AVX2 void en_vstream_avx2(float *p, en_vec v) {
+#if EN_LANES == 8
+  _mm256_stream_ps(p, (__m256)v);
+#else
+  *(en_vec *)p = v;
+#endif
+}
+
+static inline EN_TARGET_AVX512 void en_vstream_avx512(float *p, en_vec v) {
+#if EN_LANES == 16
+  _mm512_stream_ps(p, (__m512)v);
+#else
+  *(en_vec *)p = v;
+#endif
+}
+#endif
+
+static inline __attribute__((always_inline)) void en_vstream(float *p, en_vec v, int isa) {
+#if EN_X86_TARGETS
+  if (isa == EN_ISA_AVX2 && EN_LANES == 8) {
+    en_vstream_avx2(p, v);
+    return;
+  }
+  if (isa == EN_ISA_AVX512 && EN_LANES == 16) {
+    en_vstream_avx512(p, v);
+    return;
+  }
+#endif
+  *(en_vec *)p = v;
+}
+
+static inline void en_vstream_fence(void) {
+#if EN_X86_TARGETS
+  _mm_sfence();
+#endif
+}
+
 /* en_vactivate of one vector for code compiled once per ISA (isa.h). */
 static inline __attribute__((always_inline)) en_vec en_vact(en_vec v, en_act act, int isa) {
   en_vact_n(&v, 1, act, isa);
