@@ -427,16 +427,15 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void swish_panel_avx
   }
 }
 
-EN_TARGET_AVX2 __attribute__((flatten)) static void block_avx2(const gemm_job *g, int64_t r0,
-                                                               int64_t r1, int p0, int p1) {
+/* Rows [r0, r1) x panels [p0, p1), all input channels; h: the job as the tiles see it (its
+ * activation none where post: the swish then runs as a pass over each finished panel). */
+static inline EN_TARGET_AVX2 __attribute__((always_inline)) void block_avx2_of(
+    const gemm_job *g, const gemm_job *h, int post, int64_t r0, int64_t r1, int p0, int p1) {
   int nk = k_block_count(g->cin);
-  int post = g->act == EN_ACT_SWISH && nk == 1 && !g->residual && g->cin <= SWISH_AFTER;
-  gemm_job h = *g;
-  if (post) h.act = EN_ACT_NONE;
   for (int kb = 0; kb < nk; kb++) {
     int k0 = (int)((int64_t)g->cin * kb / nk), kc = (int)((int64_t)g->cin * (kb + 1) / nk) - k0;
     for (int p = p0; p < p1; p++) {
-      int stream = g->stream && p == p0;
+      int stream = h->stream && p == p0;
       /* a full panel with a last one of at most 8 channels after it: both at once, 4 rows x
        * 24 channels a tile, where the last panel alone ran 12 x 8 tiles, a broadcast per
        * multiply-add (separate builds alternated, one thread, Zen 3: 3136 x 144 -> 24 0.83 of
@@ -444,14 +443,53 @@ EN_TARGET_AVX2 __attribute__((flatten)) static void block_avx2(const gemm_job *g
        * -> 136 1.02); not for a single row, which streams its weights with prefetches */
       int pair = p + 2 == p1 && p1 == g->panels && g->cout - p * P > P &&
                  g->cout - p * P <= 3 * 8 && r1 - r0 >= 4;
-      if (pair) rows_avx2(&h, r0, r1, p, k0, kc, 3, stream);
-      else if (g->cout - p * P <= 8) rows_avx2(&h, r0, r1, p, k0, kc, 1, stream);
-      else rows_avx2(&h, r0, r1, p, k0, kc, 2, stream);
+      if (pair) rows_avx2(h, r0, r1, p, k0, kc, 3, stream);
+      else if (g->cout - p * P <= 8) rows_avx2(h, r0, r1, p, k0, kc, 1, stream);
+      else rows_avx2(h, r0, r1, p, k0, kc, 2, stream);
       if (post) swish_panel_avx2(g, r0, r1, p);
       if (pair && post) swish_panel_avx2(g, r0, r1, p + 1);
       p += pair;
     }
   }
+}
+
+/* The block as three functions, each flattened on its own: the activation none and no
+ * residual (projections without a skip, and the expand GEMMs whose swish is a pass after the
+ * tiles, K <= SWISH_AFTER), none with a residual (projections with a skip), and any other
+ * (a swish in the tiles' epilogue). In the first two GCC folds the epilogue's tests and keeps
+ * no swish code beside the tiles; one flattened function holding all three cases did not
+ * allocate registers that well (specialised in place: 4-11 % slower). In one process, paired
+ * runs alternated (30-40): B0 224 one thread 0.971-0.988 of the time (fused expand + depthwise
+ * 0.94-0.96), two threads 0.978, batch 8 (one thread, batch path) 0.977; B3 0.99-1.00. */
+EN_TARGET_AVX2 __attribute__((flatten, noinline)) static void block_avx2_any(
+    const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1, int post) {
+  gemm_job h = *g;
+  if (post) h.act = EN_ACT_NONE;
+  block_avx2_of(g, &h, post, r0, r1, p0, p1);
+}
+
+EN_TARGET_AVX2 __attribute__((flatten, noinline)) static void block_avx2_plain(
+    const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1, int post) {
+  gemm_job h = *g;
+  h.act = EN_ACT_NONE;
+  h.residual = NULL;
+  block_avx2_of(g, &h, post, r0, r1, p0, p1);
+}
+
+EN_TARGET_AVX2 __attribute__((flatten, noinline)) static void block_avx2_skip(
+    const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1) {
+  gemm_job h = *g;
+  h.act = EN_ACT_NONE;
+  block_avx2_of(g, &h, 0, r0, r1, p0, p1);
+}
+
+/* post: the swish as a pass over each panel after its tiles (swish_panel_avx2) */
+static void block_avx2(const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1) {
+  int post = g->act == EN_ACT_SWISH && k_block_count(g->cin) == 1 && !g->residual &&
+             g->cin <= SWISH_AFTER;
+  if ((g->act == EN_ACT_NONE || post) && !g->residual) block_avx2_plain(g, r0, r1, p0, p1, post);
+  else if (g->act == EN_ACT_NONE) block_avx2_skip(g, r0, r1, p0, p1);
+  else block_avx2_any(g, r0, r1, p0, p1, post);
 }
 #endif
 /* Portable (SSE2, NEON, ...): 4-float vectors, the width every SIMD target has, so they stay
