@@ -390,8 +390,6 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void rows_avx2(
   }
 }
 
-/* flatten: the epilogue's swish inlined (GCC left it a call, the tile's accumulators passed
- * through memory; in-process A/B 0.97-1.0 of the time) */
 /* Swish over rows [r0, r1) of panel p of the output, four registers at a time: for products
  * of at most SWISH_AFTER input channels block_avx2 stores the tiles with their bias only and
  * runs this over the panel while it is still in L1. There the epilogue's swish is as long as
@@ -453,7 +451,9 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void block_avx2_of(
   }
 }
 
-/* The block as three functions, each flattened on its own: the activation none and no
+/* The block as three functions, each flattened on its own (flatten: the epilogue's swish
+ * inlined, where GCC left it a call and the tile's accumulators went through memory; in-process
+ * A/B 0.97-1.0 of the time): the activation none and no
  * residual (projections without a skip, and the expand GEMMs whose swish is a pass after the
  * tiles, K <= SWISH_AFTER), none with a residual (projections with a skip), and any other
  * (a swish in the tiles' epilogue). In the first two GCC folds the epilogue's tests and keeps
