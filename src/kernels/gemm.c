@@ -1,9 +1,10 @@
 /* Our own GEMM for the 1x1 convolutions, the stem (im2col) and the classifier: out (rows, cout) =
  * act(in (rows, cin) . W^T + bias) [+ residual] with W packed once at load time into panels of 16
  * output channels (kernels.h), so no packing happens per call and the bias, activation and residual
- * add are applied while the tile is in registers (OpenBLAS needs a second pass over the output for
- * them and reaches only 40-80 GFLOP/s on EfficientNet's skinny shapes: few input or output
- * channels, many pixels).
+ * add are applied while the tile is in registers, or (AVX2's swish) in L1 as a pass over each
+ * panel just written (OpenBLAS needs a second pass over the whole output for them and reaches
+ * only 40-80 GFLOP/s on EfficientNet's skinny shapes: few input or output channels, many
+ * pixels).
  *
  * Micro-kernel: MR rows x NV panels of accumulators; per input channel k it broadcasts MR input
  * values and loads NV weight vectors. Blocking: rows in blocks whose slice of the input (rows by
@@ -390,24 +391,30 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void rows_avx2(
   }
 }
 
-/* Swish over rows [r0, r1) of panel p of the output, four registers at a time: for products
- * of at most SWISH_AFTER input channels block_avx2 stores the tiles with their bias only and
- * runs this over the panel while it is still in L1. There the epilogue's swish is as long as
- * the k loop, and inside the tile it works on twelve accumulators copied to the stack, two at
- * a time; here all sixteen registers are free. Separate builds alternated, one thread: B0's
- * fused expand + depthwise blocks (K = 16, 24, 40) 0.89-0.91 of the time, 112 x 16 -> 96,
- * 56 x 24 -> 144 and 28 x 40 -> 240 0.93-0.98, 784 x 40 -> 240 1.01; bit-identical. Taken
- * up to K = 200 it lost (196 x 80 -> 480 1.08, 196 x 112 -> 672 1.05): there the epilogue is
- * a smaller share and the extra pass over the panel costs more than it saves. */
-#define SWISH_AFTER 48
-static inline EN_TARGET_AVX2 __attribute__((always_inline)) void swish_panel_avx2(
-    const gemm_job *g, int64_t r0, int64_t r1, int p) {
+/* Swish over rows [r0, r1) of panel p of the output, four registers at a time (the tiles stored
+ * their sums with the bias only; see block_avx2). A function of its own (noinline): inlined
+ * into the flattened block it shared the block's register allocation, its constants and inputs
+ * went through the stack and the masked loads' branches around them, ~11-12 cycles a vector
+ * where the same swish streams at ~7; full panels (the rule) take a loop without masks. */
+EN_TARGET_AVX2 __attribute__((noinline, flatten)) static void swish_panel_avx2(const gemm_job *g,
+                                                                              int64_t r0,
+                                                                              int64_t r1, int p) {
   int col = p * P, left = g->cout - col, lanes = left < P ? left : P;
   int n0 = lanes < 8 ? lanes : 8, n1 = lanes - n0;
   __m256i m0 = en_lane_mask8(n0), m1 = en_lane_mask8(n1);
   int64_t ld = g->cout;
   float *o = g->out + r0 * ld + col;
   int64_t r = r0;
+  if (lanes == P)
+    for (; r + 2 <= r1; r += 2, o += 2 * ld) {
+      __m256 h[4] = {_mm256_loadu_ps(o), _mm256_loadu_ps(o + 8), _mm256_loadu_ps(o + ld),
+                     _mm256_loadu_ps(o + ld + 8)};
+      en_swish_avx2(h, 4);
+      _mm256_storeu_ps(o, h[0]);
+      _mm256_storeu_ps(o + 8, h[1]);
+      _mm256_storeu_ps(o + ld, h[2]);
+      _mm256_storeu_ps(o + ld + 8, h[3]);
+    }
   for (; r + 2 <= r1; r += 2, o += 2 * ld) {
     __m256 h[4] = {en_load8(o, n0, m0), en_load8(o + 8, n1, m1), en_load8(o + ld, n0, m0),
                    en_load8(o + ld + 8, n1, m1)};
@@ -426,7 +433,8 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void swish_panel_avx
 }
 
 /* Rows [r0, r1) x panels [p0, p1), all input channels; h: the job as the tiles see it (its
- * activation none where post: the swish then runs as a pass over each finished panel). */
+ * activation none where post: the swish then runs as a pass over each panel once its last K
+ * block is in). */
 static inline EN_TARGET_AVX2 __attribute__((always_inline)) void block_avx2_of(
     const gemm_job *g, const gemm_job *h, int post, int64_t r0, int64_t r1, int p0, int p1) {
   int nk = k_block_count(g->cin);
@@ -444,28 +452,36 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void block_avx2_of(
       if (pair) rows_avx2(h, r0, r1, p, k0, kc, 3, stream);
       else if (g->cout - p * P <= 8) rows_avx2(h, r0, r1, p, k0, kc, 1, stream);
       else rows_avx2(h, r0, r1, p, k0, kc, 2, stream);
-      if (post) swish_panel_avx2(g, r0, r1, p);
-      if (pair && post) swish_panel_avx2(g, r0, r1, p + 1);
+      if (post && kb == nk - 1) swish_panel_avx2(g, r0, r1, p);
+      if (pair && post && kb == nk - 1) swish_panel_avx2(g, r0, r1, p + 1);
       p += pair;
     }
   }
 }
 
-/* The block as three functions, each flattened on its own (flatten: the epilogue's swish
+/* The block as three functions, each flattened on its own (flatten: the epilogue's activation
  * inlined, where GCC left it a call and the tile's accumulators went through memory; in-process
- * A/B 0.97-1.0 of the time): the activation none and no
- * residual (projections without a skip, and the expand GEMMs whose swish is a pass after the
- * tiles, K <= SWISH_AFTER), none with a residual (projections with a skip), and any other
- * (a swish in the tiles' epilogue). In the first two GCC folds the epilogue's tests and keeps
- * no swish code beside the tiles; one flattened function holding all three cases did not
- * allocate registers that well (specialised in place: 4-11 % slower). In one process, paired
- * runs alternated (30-40): B0 224 one thread 0.971-0.988 of the time (fused expand + depthwise
- * 0.94-0.96), two threads 0.978, batch 8 (one thread, batch path) 0.977; B3 0.99-1.00. */
+ * A/B 0.97-1.0 of the time): no activation in the tiles and no residual (projections without
+ * a skip, and every swish GEMM without a residual: its swish is a pass over each finished
+ * panel, swish_panel_avx2), none with a residual (projections with a skip), and any other (an
+ * activation in the tiles' epilogue: ReLU6, or a swish with a residual). In the first two GCC
+ * folds the epilogue's tests and keeps no activation code beside the tiles; one flattened
+ * function holding all three cases did not allocate registers that well (specialised in place:
+ * 4-11 % slower). In one process, paired runs alternated (30-40): B0 224 one thread 0.971-0.988
+ * of the time (fused expand + depthwise 0.94-0.96), two threads 0.978, batch 8 (one thread,
+ * batch path) 0.977; B3 0.99-1.00.
+ *
+ * The swish as a pass rather than in the epilogue, for every K (it was for K <= 48 only, the
+ * pass then inlined and ~11-12 cycles a vector, as the epilogue's is): in-process A/B, one
+ * thread, Zen 3, against the epilogue's: 196 x 80 -> 480 0.93 of the time, 196 x 112 -> 672
+ * 0.92, 361 x 136 -> 816 0.90, 784 x 80 -> 480 0.88, 100 x 232 -> 1392 0.97, 361 x 640 -> 3840
+ * 0.96 (after the last of two K blocks), 49 x 1152 -> 1280 0.99; the K <= 48 rows of the fused
+ * blocks (112 x 16 -> 96, 28 x 40 -> 240) 0.93-0.97 against the inlined pass. Same bits: the
+ * same swish of the same sums. In the network, paired runs alternated: B0 224 0.988 (one
+ * thread), 0.990 (two); B3 300 0.977 (pointwise 0.96, expand + depthwise 0.95). */
 EN_TARGET_AVX2 __attribute__((flatten, noinline)) static void block_avx2_any(
-    const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1, int post) {
-  gemm_job h = *g;
-  if (post) h.act = EN_ACT_NONE;
-  block_avx2_of(g, &h, post, r0, r1, p0, p1);
+    const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1) {
+  block_avx2_of(g, g, 0, r0, r1, p0, p1);
 }
 
 EN_TARGET_AVX2 __attribute__((flatten, noinline)) static void block_avx2_plain(
@@ -485,11 +501,10 @@ EN_TARGET_AVX2 __attribute__((flatten, noinline)) static void block_avx2_skip(
 
 /* post: the swish as a pass over each panel after its tiles (swish_panel_avx2) */
 static void block_avx2(const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1) {
-  int post = g->act == EN_ACT_SWISH && k_block_count(g->cin) == 1 && !g->residual &&
-             g->cin <= SWISH_AFTER;
+  int post = g->act == EN_ACT_SWISH && !g->residual;
   if ((g->act == EN_ACT_NONE || post) && !g->residual) block_avx2_plain(g, r0, r1, p0, p1, post);
   else if (g->act == EN_ACT_NONE) block_avx2_skip(g, r0, r1, p0, p1);
-  else block_avx2_any(g, r0, r1, p0, p1, post);
+  else block_avx2_any(g, r0, r1, p0, p1);
 }
 #endif
 /* Portable (SSE2, NEON, ...): 4-float vectors, the width every SIMD target has, so they stay
