@@ -142,7 +142,7 @@ static fmap run_block(const en_forward_args *a, const en_block *b, const en_fold
   int64_t hw = (int64_t)d.oh * d.ow;
   int part = b->stage + 1;
   float *pool = f->se_w1 ? p->pool : NULL;
-  if (f->expand_w && en_fuse_front(b, x.h, x.w)) {
+  if (f->expand_w && en_fuse_front(b, p->n, x.h, x.w)) {
     int64_t macs = in_rows * b->in_ch * b->mid_ch + p->n * hw * b->mid_ch * b->kernel * b->kernel;
     TIMED(a, part, EFFNET_OP_FUSED, macs,
           k->expand_depthwise(p->dw, pool, x.data, b->in_ch, f->expand_w, f->expand_b, f->dw_w,

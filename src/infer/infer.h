@@ -34,9 +34,9 @@ effnet_status en_fold(en_folded *f, const en_arch *arch, const en_params *params
 void en_folded_free(en_folded *f);
 
 /* Whether a block's expand and depthwise run fused (kernels' expand_depthwise) for an input of
- * h x w: when the expanded tensor is too big to stay in cache between the two (early stages)
- * and rows are wide enough for a GEMM per row to be efficient. */
-int en_fuse_front(const en_block *b, int h, int w);
+ * n images of h x w: when the expanded tensor is too big to stay in cache between the two (early
+ * stages) and rows are wide enough for a GEMM per row to be efficient. */
+int en_fuse_front(const en_block *b, int64_t n, int h, int w);
 /* Whether the stem and the first block's depthwise conv run as one op (kernels' stem_depthwise):
  * where that block has no expand and no skip connection (the stem's output is needed by nothing
  * else), as in every EfficientNet. */

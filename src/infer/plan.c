@@ -40,22 +40,24 @@ static int fused_by_shape(const en_block *b, int h, int w) {
 }
 
 /* Narrow images (rows of at most EN_FUSE_NARROW pixels) run unfused where the fused kernel's
- * weights and ring take over half the L2: its expand GEMM runs one image row a call, three or
- * four tiles a panel, and with the L2 that full its per-call setup and weight reloads cost more
- * than writing the expanded tensor (under 2 MB there, in L2 or L3) and reading it back. In one
- * process, paired runs alternated, Zen 3 (512 KiB L2), one thread: B3 300 (four 19 x 19 x 96
- * -> 576 k3 blocks, 366 KiB of weights and ring) 0.985-0.988 of the time, two threads 0.992;
- * B4 380 (five 24 x 24 x 112 -> 672 k3, 511 KiB) 0.951-0.979, two threads 0.983; B2 260 (17 x
- * 17) 0.989. Wider rows were not better unfused: B5 456's 29 x 29 blocks neutral (0.977 paired,
- * medians the other way), B6 528's 33 x 33 1.06, B3's 38 x 38 stage 1.01 against the 19 x 19
- * alone. */
+ * weights and ring take over half the L2 and the call's expanded tensor stays under 2 MiB: the
+ * fused expand GEMM runs one image row a call, three or four tiles a panel, and with the L2 that
+ * full its per-call setup and weight reloads cost more than writing the expanded tensor (in L2
+ * or L3) and reading it back. In one process, paired runs alternated, Zen 3 (512 KiB L2), one
+ * thread: B3 300 (four 19 x 19 x 96 -> 576 k3 blocks, 366 KiB of weights and ring) 0.985-0.988
+ * of the time, two threads 0.992; B4 380 (five 24 x 24 x 112 -> 672 k3, 511 KiB) 0.951-0.979,
+ * two threads 0.983; B2 260 (17 x 17) 0.989. Wider rows were not better unfused: B5 456's 29 x
+ * 29 blocks neutral (0.977 paired, medians the other way), B6 528's 33 x 33 1.06, B3's 38 x 38
+ * stage 1.01 against the 19 x 19 alone; nor B3's batch of 8 at once (6.6 MB expanded; 1.004
+ * one thread, 0.996 two). */
 #define EN_FUSE_NARROW 24
 
-int en_fuse_front(const en_block *b, int h, int w) {
+int en_fuse_front(const en_block *b, int64_t n, int h, int w) {
   int64_t expanded = (int64_t)h * w * b->mid_ch * 4, weights = (int64_t)b->in_ch * b->mid_ch * 4;
   int64_t ring = (int64_t)b->kernel * (w + b->kernel - 1) * b->mid_ch * 4;
   if (weights + ring > en_l2_bytes() && expanded < (3 << 19)) return 0;
-  if (w <= EN_FUSE_NARROW && weights + ring > en_l2_bytes() / 2) return 0;
+  if (w <= EN_FUSE_NARROW && n * expanded < (2 << 20) && weights + ring > en_l2_bytes() / 2)
+    return 0;
   return fused_by_shape(b, h, w);
 }
 
@@ -125,7 +127,7 @@ static int measure(const en_arch *a, int n, int h, int w, int threads, plan_size
     const en_block *b = &a->blocks[i];
     if (!mul4(n, H, W, b->mid_ch, &t)) return 0;
     if (b->expand != 1) keep_max(&s->expanded, t);
-    if (en_fuse_front(b, H, W)) {
+    if (en_fuse_front(b, n, H, W)) {
       /* padding k / 2 bounds both modes' (the ring rows carry it as zero columns) */
       int k = b->kernel;
       en_conv_desc d = {n, H, W, b->mid_ch, b->mid_ch, k, b->stride, k / 2, k / 2,
