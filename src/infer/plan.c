@@ -56,7 +56,8 @@ int en_fuse_front(const en_block *b, int64_t n, int h, int w) {
   int64_t expanded = (int64_t)h * w * b->mid_ch * 4, weights = (int64_t)b->in_ch * b->mid_ch * 4;
   int64_t ring = (int64_t)b->kernel * (w + b->kernel - 1) * b->mid_ch * 4;
   if (weights + ring > en_l2_bytes() && expanded < (3 << 19)) return 0;
-  if (w <= EN_FUSE_NARROW && n * expanded < (2 << 20) && weights + ring > en_l2_bytes() / 2)
+  if (w <= EN_FUSE_NARROW && expanded < ((int64_t)2 << 20) / (n > 0 ? n : 1) &&
+      weights + ring > en_l2_bytes() / 2)
     return 0;
   return fused_by_shape(b, h, w);
 }
