@@ -294,7 +294,7 @@ static void print_json(const char *name, int random, int n, int h, int w, int th
   double flops = 2.0 * (double)macs * n;
   printf("{\"model\": \"%s\", \"weights\": \"%s\", \"batch\": %d, \"threads\": %d, \"h\": %d, "
          "\"w\": %d, \"macs\": %lld, \"macs_per_image\": %lld, \"runs\": %ld, \"warmup\": %ld, \"median_ms\": %.6f, "
-         "\"min_ms\": %.6f, \"images_per_s\": %.6f, \"gflops\": %.6f, \"peak_rss_kib\": %.0f, "
+         "\"min_ms\": %.6f, \"images_per_s\": %.17g, \"gflops\": %.6f, \"peak_rss_kib\": %.0f, "
          "\"isa\": \"%s\"",
          name, random ? "random" : "file", n, threads, h, w, (long long)macs * n, (long long)macs, runs, warmup,
          1e3 * r->median_s, 1e3 * r->min_s, n / r->median_s, flops / r->median_s / 1e9,

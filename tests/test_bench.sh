@@ -80,11 +80,9 @@ s = sorted(t)
 median = s[len(s) // 2] if len(s) % 2 else 0.5 * (s[len(s) // 2 - 1] + s[len(s) // 2])
 assert d["min_ms"] == s[0], d
 assert abs(d["median_ms"] - median) <= 2e-6, (median, d)
-# median_ms is printed to 1e-6 ms: images/s recomputed from it agrees to 1e-6 / median_ms,
-# relative, plus the 5e-7 of images/s's own last printed digit (that term dominates for slow
-# runs: a loaded machine once took 426 ms here, 4.695004 images/s against 4.6950037)
+# median_ms is printed to 1e-6 ms: images/s recomputed from it agrees to 1e-6 / median_ms
 ips = 1e3 * d["batch"] / d["median_ms"]
-assert abs(d["images_per_s"] - ips) <= d["images_per_s"] * 1e-6 / d["median_ms"] + 5e-7, (ips, d)
+assert abs(d["images_per_s"] - ips) <= d["images_per_s"] * 1e-6 / d["median_ms"], (ips, d)
 if sys.argv[2] == "1":
     kinds = ["layout", "stem", "pointwise", "depthwise", "se", "add", "pool", "linear"]
     assert all(k in d["profile"] for k in kinds), d["profile"]
