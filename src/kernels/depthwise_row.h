@@ -125,7 +125,7 @@ static inline __attribute__((always_inline)) void row_body(const dw_row *r, int 
     if (count) flush(r, pend, at, count, &sum, lanes, skip, isa), count = 0;
   }
   ox = r->lo;
-  if (!(parts & ROW_GROUPS)) ox += (r->hi - r->lo) / 4 * 4; /* done by groups_outer */
+  if (!(parts & ROW_GROUPS)) ox = r->hi; /* every interior pixel done by groups_outer */
   /* interior pixels in their own array, indexed by constants only (pend is indexed by the
    * pending count, which keeps it in memory): AVX2 in-process A/B 0.96-0.98 */
   for (; (parts & ROW_GROUPS) && ox + 4 <= r->hi; ox += 4) {
@@ -176,7 +176,7 @@ static inline __attribute__((always_inline)) void row_body(const dw_row *r, int 
 static inline __attribute__((always_inline)) void pixels_at(
     const en_conv_desc *d, const float *const *rows, const float *w, en_vec b, float *o,
     en_vec *sum_io, int64_t in_at, int c0, int ky0, int ky1, int isa, int G, int kk, int ss,
-    int64_t ostride) {
+    int64_t ostride, int from) {
   int C = d->cin;
   en_vec acc[8];
 #pragma GCC unroll 8
@@ -205,7 +205,7 @@ static inline __attribute__((always_inline)) void pixels_at(
 #pragma GCC unroll 8
   for (int j = 0; j < G; j++) {
     *(en_vec *)(o + (int64_t)j * ostride) = acc[j];
-    sum += acc[j];
+    if (j >= from) sum += acc[j];
   }
   *sum_io = sum;
 }
@@ -295,7 +295,8 @@ static inline __attribute__((always_inline)) int group_run(const dw_row *r,
                                                            const float *w, const float *bias,
                                                            float *out, int i0, int i1,
                                                            en_vec *sums, int ox, int G, int ky0,
-                                                           int ky1, int isa, int kk, int ss) {
+                                                           int ky1, int isa, int kk, int ss,
+                                                           int from) {
   const en_conv_desc *d = r->d;
   int C = d->cin;
   int stream = stream_output(d, out, isa);
@@ -310,10 +311,10 @@ static inline __attribute__((always_inline)) int group_run(const dw_row *r,
       en_vec b = bias ? *(const en_vec *)(bias + c0) : (en_vec){0};
       if (stream)
         pixels_at(d, rows, w, b, (float *)(buf + (i - i0)), &sums[i - i0], in_at, c0, ky0, ky1,
-                  isa, G, kk, ss, (int64_t)(i1 - i0) * LANES);
+                  isa, G, kk, ss, (int64_t)(i1 - i0) * LANES, from);
       else
         pixels_at(d, rows, w, b, out + out_at + c0, &sums[i - i0], in_at, c0, ky0, ky1, isa, G,
-                  kk, ss, C);
+                  kk, ss, C, from);
     }
     if (stream) /* each pixel's lines in order, every one written whole */
       for (int j = 0; j < G; j++)
@@ -326,8 +327,9 @@ static inline __attribute__((always_inline)) int group_run(const dw_row *r,
   return ox;
 }
 
-/* The interior pixels of whole blocks [i0, i1) (no ragged one), from lo in groups of 8 and
- * then of 4 while any remain, group by group with every block of a group before the next
+/* The interior pixels of whole blocks [i0, i1) (no ragged one), from lo in groups of 8, then
+ * of 4 while any remain, then the last 1-3 (hi - lo >= 4: one_row), group by group with every
+ * block of a group before the next
  * group: each load then follows the last along the input pixel's channels, where block by
  * block (each block's whole row before the next block) it jumped a whole pixel (C floats) each
  * time and the next block came back for the other half of the same lines. full: the row has
@@ -348,8 +350,16 @@ static inline __attribute__((always_inline)) void groups_outer(const dw_row *r,
                                                                en_vec *sums, int isa, int kk,
                                                                int ss, int full) {
   int ky0 = full ? 0 : r->ky0, ky1 = full ? kk : r->ky1;
-  int ox = group_run(r, rows, w, bias, out, i0, i1, sums, r->lo, 8, ky0, ky1, isa, kk, ss);
-  group_run(r, rows, w, bias, out, i0, i1, sums, ox, 4, ky0, ky1, isa, kk, ss);
+  int ox = group_run(r, rows, w, bias, out, i0, i1, sums, r->lo, 8, ky0, ky1, isa, kk, ss, 0);
+  ox = group_run(r, rows, w, bias, out, i0, i1, sums, ox, 4, ky0, ky1, isa, kk, ss, 0);
+  /* the last 1-3 interior pixels: the last four again, group-outer like the rest, the first 4 -
+   * (hi - ox) stored again with the same values and not summed again (row_body did them block
+   * by block, four swishes at once; separate builds alternated, one thread, Zen 3: ring-style
+   * rows 38 x 288 k3 0.65-0.78 of the time, 19 x 576 0.81-0.95, 38 x 96 0.83-0.86; in B3,
+   * six process pairs, the fused blocks' time over the 1x1 convs' 0.96, B0 (no leftovers) 1.00) */
+  if (ox < r->hi)
+    group_run(r, rows, w, bias, out, i0, i1, sums, r->hi - 4, 4, ky0, ky1, isa, kk, ss,
+              4 - (r->hi - ox));
 }
 
 static inline __attribute__((always_inline)) void groups_outer_any(const dw_row *r,
@@ -412,27 +422,32 @@ static inline void add_to_pool(float *pool, int c0, en_vec sum, int skip, int la
 }
 
 /* Whole blocks [i0, i1) of the row, group-outer: per run of blocks, each block's left border,
- * then the interior groups, then each block's right part, so that every block's sum still
- * takes its pixels in order (the same bits as block by block). */
+ * then the interior groups, then each block's right border, so that every block's sum still
+ * takes its pixels in order (the same bits as block by block); rows without border pixels
+ * (the fused path's padded ring rows) go straight to the groups. */
 static inline __attribute__((always_inline)) void whole_blocks(dw_row *r, const float **shifted,
                                                                float *out,
                                                                const float *const *rows,
                                                                const float *w, const float *bias,
                                                                float *pool, int i0, int i1,
                                                                int isa) {
-  int c0;
+  int c0, edges = r->lo > 0 || r->hi < r->d->ow; /* border pixels (none in ring rows) */
   for (int run = i0; run < i1; run += EN_DW_RUN) {
     int end = run + EN_DW_RUN < i1 ? run + EN_DW_RUN : i1;
     en_vec sums[EN_DW_RUN];
     for (int i = run; i < end; i++) {
       sums[i - run] = (en_vec){0};
+      if (!edges) continue;
       point_at_block(r, shifted, rows, w, bias, out, i, &c0);
       row_body(r, LANES, 0, isa, ROW_LEFT, &sums[i - run]);
     }
     groups_outer_any(r, rows, w, bias, out, run, end, sums, isa);
     for (int i = run; i < end; i++) {
-      point_at_block(r, shifted, rows, w, bias, out, i, &c0);
-      row_body(r, LANES, 0, isa, ROW_RIGHT, &sums[i - run]);
+      c0 = i * LANES;
+      if (edges) {
+        point_at_block(r, shifted, rows, w, bias, out, i, &c0);
+        row_body(r, LANES, 0, isa, ROW_RIGHT, &sums[i - run]);
+      }
       if (pool) add_to_pool(pool, c0, sums[i - run], 0, LANES);
     }
   }
