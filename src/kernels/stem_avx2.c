@@ -53,7 +53,7 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void strip(
  * bias only and the row gets its swish here, as the GEMM's panels do (gemm.c), where the strip's
  * epilogue swished its twelve accumulators two at a time with its constants spilled, the divide
  * the hottest instruction of the stem. One thread, Zen 3, builds alternated three times, min of
- * 7: 300 x 300 -> 40 0.82-0.97 of the time, 224 -> 32 0.70-0.94, 600 -> 64 0.75-0.99; in the
+ * 7: 300 x 300 -> 40 0.82-0.97 of the time, 224 -> 32 0.72-0.94, 600 -> 64 0.79-0.99; in the
  * network, six process pairs, stem + depthwise over the 1x1 convs' time B3 0.94 (0.89-0.97),
  * B0 0.96 (0.90-1.04). */
 static EN_TARGET_AVX2 void swish_pass(float *o, int64_t n) {
