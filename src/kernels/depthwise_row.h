@@ -329,12 +329,11 @@ static inline __attribute__((always_inline)) int group_run(const dw_row *r,
 
 /* The interior pixels of whole blocks [i0, i1) (no ragged one), from lo in groups of 8, then
  * of 4 while any remain, then the last 1-3 (hi - lo >= 4: one_row), group by group with every
- * block of a group before the next
- * group: each load then follows the last along the input pixel's channels, where block by
- * block (each block's whole row before the next block) it jumped a whole pixel (C floats) each
- * time and the next block came back for the other half of the same lines. full: the row has
- * all its taps (ky0 = 0, ky1 = kk: the tap loop unrolled). rows: unshifted row pointers
- * (channel 0); sums[i - i0] gets block i's outputs in pixel order.
+ * block of a group before the next group: each load then follows the last along the input
+ * pixel's channels, where block by block (each block's whole row before the next block) it
+ * jumped a whole pixel (C floats) each time and the next block came back for the other half of
+ * the same lines. full: the row has all its taps (ky0 = 0, ky1 = kk: the tap loop unrolled).
+ * rows: unshifted row pointers (channel 0); sums[i - i0] gets block i's outputs in pixel order.
  *
  * Against block by block in groups of four (outputs and sums the same bits), separate builds
  * alternated, one thread: B0-B7 shapes on their own (112 x 112 x 32 k3, 56 x 56 x 144 k3, 112
