@@ -248,8 +248,10 @@ static void print_text(const char *name, const char *source, int n, int h, int w
                        int64_t macs, long warmup, long runs, const bench_result *r, int profile) {
   double flops = 2.0 * (double)macs * n;
   printf("effnet bench: %s (%s)\n", name, source);
-  printf("input: %dx3x%dx%d (NCHW), threads: %d, kernels: %s, BLAS kernels: OpenBLAS %s\n", n, h,
-         w, threads, effnet_kernel_isa(), effnet_blas_core());
+  const char *isa = effnet_kernel_isa(), *dense = effnet_dense_kernel_isa();
+  printf("input: %dx3x%dx%d (NCHW), threads: %d, kernels: %s%s%s%s, BLAS kernels: OpenBLAS %s\n",
+         n, h, w, threads, isa, strcmp(isa, dense) ? " (GEMM and stem: " : "",
+         strcmp(isa, dense) ? dense : "", strcmp(isa, dense) ? ")" : "", effnet_blas_core());
   printf("multiply-adds: %.4f G per image, %.4f G per batch\n", macs / 1e9, macs * (double)n / 1e9);
   printf("runs: %ld timed after %ld warm-up%s\n", runs, warmup,
          profile ? " (profiling on: its clock reads are included in the times, and a batch\n"
@@ -295,10 +297,10 @@ static void print_json(const char *name, int random, int n, int h, int w, int th
   printf("{\"model\": \"%s\", \"weights\": \"%s\", \"batch\": %d, \"threads\": %d, \"h\": %d, "
          "\"w\": %d, \"macs\": %lld, \"macs_per_image\": %lld, \"runs\": %ld, \"warmup\": %ld, \"median_ms\": %.6f, "
          "\"min_ms\": %.6f, \"images_per_s\": %.17g, \"gflops\": %.6f, \"peak_rss_kib\": %.0f, "
-         "\"isa\": \"%s\"",
+         "\"isa\": \"%s\", \"dense_isa\": \"%s\"",
          name, random ? "random" : "file", n, threads, h, w, (long long)macs * n, (long long)macs, runs, warmup,
          1e3 * r->median_s, 1e3 * r->min_s, n / r->median_s, flops / r->median_s / 1e9,
-         peak_rss_mib() * 1024.0, effnet_kernel_isa());
+         peak_rss_mib() * 1024.0, effnet_kernel_isa(), effnet_dense_kernel_isa());
   printf(", \"runs_ms\": [");
   for (long i = 0; i < runs; i++) printf("%s%.6f", i ? ", " : "", 1e3 * r->run_s[i]);
   printf("]");

@@ -67,12 +67,14 @@ check_json() {
 import json, sys
 d = json.load(open(sys.argv[1]))
 keys = ["model", "batch", "threads", "h", "w", "macs", "runs", "median_ms", "min_ms",
-        "images_per_s", "gflops", "peak_rss_kib", "isa", "runs_ms"]
+        "images_per_s", "gflops", "peak_rss_kib", "isa", "dense_isa", "runs_ms"]
 missing = [k for k in keys if k not in d]
 assert not missing, "missing keys %s" % missing
 assert d["batch"] == 2 and d["h"] == 64 and d["w"] == 64 and d["runs"] == 2, d
 assert d["macs"] == 2 * d["macs_per_image"] > 0, d
 assert d["isa"] in ("avx512", "avx2", "portable"), d
+# the dense kernels' set is the same or, on AVX-512 CPUs that split 512-bit operations, AVX2
+assert d["dense_isa"] == d["isa"] or (d["isa"], d["dense_isa"]) == ("avx512", "avx2"), d
 # the summary is the statistics of the reported runs (no time is compared with a bound)
 t = d["runs_ms"]
 assert len(t) == d["runs"] and all(v > 0 for v in t), d
@@ -110,12 +112,15 @@ check_json "--json" 0
 "$effnet" bench $tiny --batch 2 --json --profile >"$tmp/out" 2>"$tmp/err" || bad "--json --profile: exit $?"
 check_json "--json --profile" 1
 
-# the kernels' instruction set is reported, and EFFNET_ISA narrows it
+# the kernels' instruction set is reported, and EFFNET_ISA narrows it (the dense kernels' too)
 json_isa() { /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["isa"])'; }
+json_isas() {
+  /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["isa"], d["dense_isa"])'
+}
 flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
 # shellcheck disable=SC2086
-isa=$(EFFNET_ISA=portable "$effnet" bench $tiny --json | json_isa)
-[ "$isa" = portable ] && ok || bad "EFFNET_ISA=portable: isa '$isa'"
+isa=$(EFFNET_ISA=portable "$effnet" bench $tiny --json | json_isas)
+[ "$isa" = "portable portable" ] && ok || bad "EFFNET_ISA=portable: isa, dense '$isa'"
 # shellcheck disable=SC2086
 EFFNET_ISA=portable "$effnet" bench $tiny | grep -q "kernels: portable," && ok \
   || bad "text lacks 'kernels: portable'"
@@ -126,8 +131,26 @@ if [ "$(uname -m)" = x86_64 ] && grep -q '^flags.* avx2 ' /proc/cpuinfo &&
 fi
 if [ $has_avx2 = 1 ]; then
   # shellcheck disable=SC2086
-  isa=$(EFFNET_ISA=avx2 "$effnet" bench $tiny --json | json_isa)
-  [ "$isa" = avx2 ] && ok || bad "EFFNET_ISA=avx2 on an AVX2 CPU: isa '$isa'"
+  isa=$(EFFNET_ISA=avx2 "$effnet" bench $tiny --json | json_isas)
+  [ "$isa" = "avx2 avx2" ] && ok || bad "EFFNET_ISA=avx2 on an AVX2 CPU: isa, dense '$isa'"
+  # EFFNET_DENSE_ISA picks the dense kernels' set, never wider than the kernels'
+  # shellcheck disable=SC2086
+  isa=$(EFFNET_DENSE_ISA=avx2 "$effnet" bench $tiny --json | json_isas)
+  case "$isa" in
+  "avx512 avx2" | "avx2 avx2") ok ;;
+  *) bad "EFFNET_DENSE_ISA=avx2: isa, dense '$isa'" ;;
+  esac
+  # shellcheck disable=SC2086
+  isa=$(EFFNET_ISA=avx2 EFFNET_DENSE_ISA=avx512 "$effnet" bench $tiny --json | json_isas)
+  [ "$isa" = "avx2 avx2" ] && ok || bad "EFFNET_DENSE_ISA wider than EFFNET_ISA: '$isa'"
+  # shellcheck disable=SC2086
+  "$effnet" bench $tiny --json | json_isas >"$tmp/isas"
+  # shellcheck disable=SC2086
+  case "$(cat "$tmp/isas")" in
+  "avx512 avx2")
+    EFFNET_DENSE_ISA=avx2 "$effnet" bench $tiny | grep -q "kernels: avx512 (GEMM and stem: avx2)," \
+      && ok || bad "text lacks 'kernels: avx512 (GEMM and stem: avx2)'" ;;
+  esac
 fi
 
 # tools/bench/cpuid_avx2.c (scripts/bench_ort.py --cpu avx2) hides AVX-512 from a process,

@@ -2,7 +2,9 @@
 # Every GEMM micro-kernel on any machine: tests/test_kernels again with the narrower ones forced
 # (EFFNET_ISA=avx2 where the CPU has AVX-512, EFFNET_ISA=portable everywhere), at 1 and 3
 # threads, and tests/test_model, whose image-lane and batch-split checks want the same bits as
-# the batch path from each ISA's kernels. Prints "N passed, N failed" like the other tests.
+# the batch path from each ISA's kernels. Where the CPU has AVX-512, both dense kernel sets
+# beside the AVX-512 depthwise ones as well (EFFNET_DENSE_ISA=avx512 and avx2: one of them is
+# the default, AVX2's on Zen 4). Prints "N passed, N failed" like the other tests.
 build=${1:-build}
 passed=0
 failed=0
@@ -33,5 +35,12 @@ for isa in avx2 portable; do
   done
   run "EFFNET_ISA=$isa test_model" env EFFNET_ISA=$isa "$build/tests/test_model"
 done
+if [ "$(uname -m)" = x86_64 ] && grep -q '^flags.* avx512f ' /proc/cpuinfo; then
+  for dense in avx512 avx2; do
+    run "EFFNET_DENSE_ISA=$dense threads=3 test_kernels" \
+      env EFFNET_DENSE_ISA=$dense OMP_NUM_THREADS=3 "$build/tests/test_kernels"
+    run "EFFNET_DENSE_ISA=$dense test_model" env EFFNET_DENSE_ISA=$dense "$build/tests/test_model"
+  done
+fi
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

@@ -565,9 +565,9 @@ static void block_portable(const gemm_job *g, int64_t r0, int64_t r1, int p0, in
 
 typedef void (*block_fn)(const gemm_job *, int64_t, int64_t, int, int);
 
-/* The micro-kernel of the ISA chosen for this process (isa.h). */
+/* The micro-kernel of the dense kernels' ISA in this process (isa.h: AVX2's on Zen 4). */
 static block_fn pick_block(void) {
-  int isa = en_isa();
+  int isa = en_dense_isa();
 #if EN_X86_TARGETS
   if (isa == EN_ISA_AVX512) return block_avx512;
   if (isa == EN_ISA_AVX2) return block_avx2;
@@ -677,7 +677,7 @@ static void gemm(float *out, const float *in, const float *packed, const float *
    * 2 and 3 left one thread idle for a sixth of the product; two threads, builds alternated:
    * 196 x 672 -> 112 0.89 of the time, 196 x 480 -> 112 and -> 80 0.87; whole B0 and B3
    * within noise). Not on AVX-512, whose tiles span up to four panels: B0 1.05 there. */
-  if (en_isa() != EN_ISA_AVX512)
+  if (en_dense_isa() != EN_ISA_AVX512)
     for (int s = splits; s <= 4 * splits && s <= g.panels; s++)
       if (g.panels % s == 0) {
         splits = s;

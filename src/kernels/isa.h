@@ -13,6 +13,10 @@
 enum { EN_ISA_PORTABLE = 0, EN_ISA_AVX2 = 256, EN_ISA_AVX512 = 512 };
 
 int en_isa(void);
+/* The instruction set of the dense kernels (the GEMM micro-kernel and the stem): en_isa(), but
+ * AVX2 where the CPU splits 512-bit instructions in two (AMD Zen 4), whose AVX2 tiles run
+ * faster there; EFFNET_DENSE_ISA=avx512|avx2|portable forces one (never wider than en_isa()). */
+int en_dense_isa(void);
 /* whether this CPU runs the kernels of `isa` (whatever EFFNET_ISA says) */
 int en_cpu_runs(int isa);
 

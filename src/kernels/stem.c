@@ -118,7 +118,7 @@ en_dense_row_fn en_fast_dense_row(const en_conv_desc *d) {
    * gemm.c's AVX2 kernel); AVX2 has its own (stem_avx2.c), portable code patches + GEMM */
   if (d->kernel * d->kernel * d->cin > EN_DENSE_TAPS) return NULL;
 #if EN_X86_TARGETS
-  int isa = en_isa();
+  int isa = en_dense_isa();
   if (isa == EN_ISA_AVX512) return dense_row_avx512;
   if (isa == EN_ISA_AVX2) return en_dense_row_avx2; /* stem_avx2.c */
 #endif
