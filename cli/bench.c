@@ -250,7 +250,7 @@ static void print_text(const char *name, const char *source, int n, int h, int w
   printf("effnet bench: %s (%s)\n", name, source);
   const char *isa = effnet_kernel_isa(), *dense = effnet_dense_kernel_isa();
   printf("input: %dx3x%dx%d (NCHW), threads: %d, kernels: %s%s%s%s, BLAS kernels: OpenBLAS %s\n",
-         n, h, w, threads, isa, strcmp(isa, dense) ? " (GEMM and stem: " : "",
+         n, h, w, threads, isa, strcmp(isa, dense) ? " (dense: " : "",
          strcmp(isa, dense) ? dense : "", strcmp(isa, dense) ? ")" : "", effnet_blas_core());
   printf("multiply-adds: %.4f G per image, %.4f G per batch\n", macs / 1e9, macs * (double)n / 1e9);
   printf("runs: %ld timed after %ld warm-up%s\n", runs, warmup,

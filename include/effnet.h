@@ -236,10 +236,11 @@ void effnet_tensor_free(effnet_tensor *t);
  * "portable", chosen at run time from the CPU (EFFNET_ISA=avx2|portable forces a narrower one). */
 const char *effnet_kernel_isa(void);
 
-/* Instruction set of the dense kernels (1x1 convolutions' GEMM, the classifier, the stem):
- * effnet_kernel_isa()'s, except "avx2" on CPUs that run 512-bit instructions as two halves
- * (AMD Zen 4), where those kernels are faster; EFFNET_DENSE_ISA=avx512|avx2|portable forces one,
- * never wider than effnet_kernel_isa(). */
+/* Instruction set of the dense kernels (the GEMM of 1x1 convolutions and classifiers, the
+ * stem): effnet_kernel_isa()'s, except "avx2" on CPUs that run 512-bit instructions as two
+ * halves (AMD Zen 4), where those kernels are faster (GEMMs of fewer than 64 rows, such as a
+ * batch-1 classifier's, keep AVX-512's there); EFFNET_DENSE_ISA=avx512|avx2|portable forces
+ * one for all of them, never wider than effnet_kernel_isa(). */
 const char *effnet_dense_kernel_isa(void);
 
 /* Name of the OpenBLAS kernel set in use ("SkylakeX", "Haswell", "Prescott", ...). */

@@ -348,6 +348,10 @@ def ort_stages(files, row, threads, runs, warmup):
     return json.loads(out.strip().splitlines()[-1])
 
 
+# (isa, dense_isa) that effnet's processes reported (`effnet bench --json`)
+EFFNET_KERNELS = set()
+
+
 def measure(effnet, files, row, threads, runs, warmup, engine):
     rid, tv_name, res, batch = row[:4]
     f = files[tv_name]
@@ -363,6 +367,8 @@ def measure(effnet, files, row, threads, runs, warmup, engine):
     d = json.loads(out.strip().splitlines()[-1])
     if engine == "effnet" and CPU_ENV and d.get("isa") != "avx2":
         raise SystemExit("bench_ort: --cpu avx2, but effnet ran its %s kernels" % d.get("isa"))
+    if engine == "effnet":
+        EFFNET_KERNELS.add((d.get("isa"), d.get("dense_isa", d.get("isa"))))
     d["rss_mib"] = d["peak_rss_kib"] / 1024.0  # both engines: VmHWM of their own process
     return d
 
@@ -514,6 +520,10 @@ def render(rows, thread_counts, results, checks, args, started, versions, ort_ba
                      "#4's Zen2); effnet reported its avx2 kernels in every run")
     lines.append("- date: %s" % started.strftime("%Y-%m-%d %H:%M UTC"))
     lines.append("- %s" % versions)
+    if EFFNET_KERNELS:
+        lines.append("- effnet's kernels: %s" % "; ".join(
+            isa if dense == isa else "%s (dense: %s)" % (isa, dense)
+            for isa, dense in sorted(EFFNET_KERNELS, key=str)))
     lines.append("- weights: %s; identical in both engines (state_dict -> safetensors)" % (
         "torchvision pretrained" if args.pretrained else
         "torchvision models, seeded random (BN calibrated)"))

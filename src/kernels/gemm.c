@@ -565,9 +565,8 @@ static void block_portable(const gemm_job *g, int64_t r0, int64_t r1, int p0, in
 
 typedef void (*block_fn)(const gemm_job *, int64_t, int64_t, int, int);
 
-/* The micro-kernel of the dense kernels' ISA in this process (isa.h: AVX2's on Zen 4). */
-static block_fn pick_block(void) {
-  int isa = en_dense_isa();
+/* The micro-kernel of `isa` (en_gemm_isa or en_dense_isa, isa.h: AVX2's on Zen 4). */
+static block_fn pick_block(int isa) {
 #if EN_X86_TARGETS
   if (isa == EN_ISA_AVX512) return block_avx512;
   if (isa == EN_ISA_AVX2) return block_avx2;
@@ -656,7 +655,8 @@ static void gemm(float *out, const float *in, const float *packed, const float *
   gemm_job g = {out, in, packed, bias, residual, rows, cin, cout, (cout + P - 1) / P, act,
                 big_weights(cin, cout), big_input(rows, cin), big_output(rows, cout)};
   if (empty_sum(&g, 0, cout)) return;
-  block_fn run = pick_block();
+  int isa = en_gemm_isa(rows);
+  block_fn run = pick_block(isa);
   int64_t row_blocks = row_block_count(rows, cin, cout);
   int threads = omp_get_max_threads();
   /* few blocks (late stages): a multiple of the thread count, of equal size, so no thread
@@ -677,7 +677,7 @@ static void gemm(float *out, const float *in, const float *packed, const float *
    * 2 and 3 left one thread idle for a sixth of the product; two threads, builds alternated:
    * 196 x 672 -> 112 0.89 of the time, 196 x 480 -> 112 and -> 80 0.87; whole B0 and B3
    * within noise). Not on AVX-512, whose tiles span up to four panels: B0 1.05 there. */
-  if (en_dense_isa() != EN_ISA_AVX512)
+  if (isa != EN_ISA_AVX512)
     for (int s = splits; s <= 4 * splits && s <= g.panels; s++)
       if (g.panels % s == 0) {
         splits = s;
@@ -710,7 +710,7 @@ void en_fast_gemm_panels(float *out, const float *in, const float *packed, const
                 big_weights(cin, cout), big_input(rows, cin), big_output(rows, cout)};
   int c1 = p1 * P < cout ? p1 * P : cout;
   if (rows <= 0 || p0 >= p1 || empty_sum(&g, p0 * P, c1)) return;
-  block_fn run = pick_block();
+  block_fn run = pick_block(en_dense_isa()); /* rows of an image: AVX2 on Zen 4 at any count */
   int64_t blocks = row_block_count(rows, cin, cout);
   for (int64_t rb = 0; rb < blocks; rb++)
     run(&g, rows * rb / blocks, rows * (rb + 1) / blocks, p0, p1);

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int chosen, dense;
+static int chosen, dense, few_rows;
 static pthread_once_t chosen_once = PTHREAD_ONCE_INIT;
 
 int en_cpu_runs(int isa) {
@@ -59,9 +59,16 @@ static void choose(void) {
    * slower; whole networks (three runs each) B0 0.95 (one thread) and 0.91 (two) of the time,
    * B3 0.93-0.94; the stem + first depthwise conv B3 0.89, B7 0.94-0.98, B0 the same. The
    * depthwise kernels stay AVX-512 there (AVX2's B0 1.75 vs 1.48 ms). */
-  int want = parse(getenv("EFFNET_DENSE_ISA"), split_512() ? EN_ISA_AVX2 : chosen);
+  const char *force = getenv("EFFNET_DENSE_ISA");
+  int split = split_512(), want = parse(force, split ? EN_ISA_AVX2 : chosen);
   dense = want < chosen ? want : chosen;
   if (dense == EN_ISA_AVX2 && !en_cpu_runs(EN_ISA_AVX2)) dense = EN_ISA_PORTABLE;
+  /* GEMMs of few rows (batch-1 classifiers, B0's 7 x 7 stages) read their weights from L3 or
+   * memory rather than multiply-add them: there AVX-512's tiles, four panels a step, keep the
+   * lead (Zen 4, weights out of L2, min of 20: 1 x 1280 -> 1000 0.67 of AVX2's time on one
+   * thread and 0.61 on two, 8 x 1280 -> 1000 0.82, 49 x 1152 -> 192 and 49 x 320 -> 1280
+   * 0.96-0.97; from 64 rows even, then AVX2 ahead) */
+  few_rows = split && !force && chosen == EN_ISA_AVX512 ? EN_ISA_AVX512 : dense;
 }
 
 int en_isa(void) {
@@ -72,6 +79,11 @@ int en_isa(void) {
 int en_dense_isa(void) {
   pthread_once(&chosen_once, choose);
   return dense;
+}
+
+int en_gemm_isa(int64_t rows) {
+  pthread_once(&chosen_once, choose);
+  return rows < EN_GEMM_FEW_ROWS ? few_rows : dense;
 }
 
 static const char *name_of(int isa) {
