@@ -655,7 +655,10 @@ static void gemm(float *out, const float *in, const float *packed, const float *
   gemm_job g = {out, in, packed, bias, residual, rows, cin, cout, (cout + P - 1) / P, act,
                 big_weights(cin, cout), big_input(rows, cin), big_output(rows, cout)};
   if (empty_sum(&g, 0, cout)) return;
-  int isa = en_gemm_isa(rows);
+  /* few rows: AVX-512 on Zen 4 (isa.h), but only without an activation: AVX2's and AVX-512's
+   * swish round differently, and a swish chosen by row count would give an image other bits
+   * in a batch than alone (tests/test_model.c); the sums themselves are the same bits */
+  int isa = act == EN_ACT_NONE ? en_gemm_isa(rows) : en_dense_isa();
   block_fn run = pick_block(isa);
   int64_t row_blocks = row_block_count(rows, cin, cout);
   int threads = omp_get_max_threads();

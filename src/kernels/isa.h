@@ -19,8 +19,9 @@ int en_isa(void);
  * AVX2 where the CPU splits 512-bit instructions in two (AMD Zen 4), whose AVX2 tiles run
  * faster there; EFFNET_DENSE_ISA=avx512|avx2|portable forces one (never wider than en_isa()). */
 int en_dense_isa(void);
-/* The GEMM's for a product of `rows` rows: en_dense_isa()'s, but AVX-512's for fewer than
- * EN_GEMM_FEW_ROWS on the CPUs where the dense kernels default to AVX2 (not when forced). */
+/* The GEMM's for a product of `rows` rows without an activation (gemm.c): en_dense_isa()'s,
+ * but AVX-512's for fewer than EN_GEMM_FEW_ROWS on the CPUs where the dense kernels default to
+ * AVX2 (not when forced). */
 #define EN_GEMM_FEW_ROWS 64
 int en_gemm_isa(int64_t rows);
 /* whether this CPU runs the kernels of `isa` (whatever EFFNET_ISA says) */
