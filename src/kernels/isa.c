@@ -59,8 +59,8 @@ static void choose(void) {
    * slower; whole networks (three runs each) B0 0.95 (one thread) and 0.91 (two) of the time,
    * B3 0.93-0.94; the stem + first depthwise conv B3 0.89, B7 0.94-0.98, B0 the same. The
    * depthwise kernels stay AVX-512 there (AVX2's B0 1.75 vs 1.48 ms). */
-  const char *force = getenv("EFFNET_DENSE_ISA");
-  int split = split_512(), want = parse(force, split ? EN_ISA_AVX2 : chosen);
+  int forced = parse(getenv("EFFNET_DENSE_ISA"), -1), split = split_512();
+  int want = forced >= 0 ? forced : split ? EN_ISA_AVX2 : chosen;
   dense = want < chosen ? want : chosen;
   if (dense == EN_ISA_AVX2 && !en_cpu_runs(EN_ISA_AVX2)) dense = EN_ISA_PORTABLE;
   /* GEMMs of few rows (batch-1 classifiers, B0's 7 x 7 stages) read their weights from L3 or
@@ -68,7 +68,7 @@ static void choose(void) {
    * lead (Zen 4, weights out of L2, min of 20: 1 x 1280 -> 1000 0.67 of AVX2's time on one
    * thread and 0.61 on two, 8 x 1280 -> 1000 0.82, 49 x 1152 -> 192 and 49 x 320 -> 1280
    * 0.96-0.97; from 64 rows even, then AVX2 ahead) */
-  few_rows = split && !force && chosen == EN_ISA_AVX512 ? EN_ISA_AVX512 : dense;
+  few_rows = split && forced < 0 && chosen == EN_ISA_AVX512 ? EN_ISA_AVX512 : dense;
 }
 
 int en_isa(void) {
