@@ -67,17 +67,48 @@ static inline __attribute__((always_inline)) en_vec epilogue(const gemm_job *g, 
   return v;
 }
 
-/* The last step of a tile whose panels are all full, act a constant: straight-line code, the
- * accumulators staying in registers (the generic epilogue's per-vector lane counts and
- * activation switch cost as much as the multiply-adds at K = 16-40). */
+/* Lanes [0, n) of the vector at p, the others zero (load) or left alone (store): AVX-512's
+ * masked moves, where en_vload / en_vstore copy a partial vector through memory. */
+#if EN_X86_TARGETS
+static inline EN_TARGET_AVX512 en_vec vload_masked(const float *p, int n) {
+  return (en_vec)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
+}
+
+static inline EN_TARGET_AVX512 void vstore_masked(float *p, en_vec v, int n) {
+  _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), (__m512)v);
+}
+#endif
+
+static inline __attribute__((always_inline)) en_vec vload_n(const float *p, int n, int isa) {
+#if EN_X86_TARGETS
+  if (isa == EN_ISA_AVX512 && n < P) return vload_masked(p, n);
+#endif
+  return n < P ? en_vload(p, n) : *(const en_vec *)p;
+}
+
+static inline __attribute__((always_inline)) void vstore_n(float *p, en_vec v, int n, int isa) {
+#if EN_X86_TARGETS
+  if (isa == EN_ISA_AVX512 && n < P) {
+    vstore_masked(p, v, n);
+    return;
+  }
+#endif
+  if (n < P) en_vstore(p, v, n);
+  else *(en_vec *)p = v;
+}
+
+/* The last step of a tile, act a constant: straight-line code, the accumulators staying in
+ * registers (the generic epilogue's per-vector lane counts and activation switch cost as much
+ * as the multiply-adds at K = 16-40). The last panel has `tail` columns (P: full; fewer, a
+ * ragged cout, only where the ISA has masked moves). */
 static inline __attribute__((always_inline)) void store_full(const gemm_job *g,
                                                              en_vec acc[MR_MAX][NV_MAX],
                                                              int64_t i, int mr, int p, int nv,
-                                                             en_act act, int isa) {
+                                                             int tail, en_act act, int isa) {
   en_vec bias[NV_MAX];
 #pragma GCC unroll 4
   for (int v = 0; v < nv; v++)
-    bias[v] = g->bias ? *(const en_vec *)(g->bias + (p + v) * P) : (en_vec){0};
+    bias[v] = g->bias ? vload_n(g->bias + (p + v) * P, v == nv - 1 ? tail : P, isa) : (en_vec){0};
   float *out = g->out + i * g->cout + p * P;
   const float *res = g->residual ? g->residual + i * g->cout + p * P : NULL;
   en_vec o[MR_MAX * NV_MAX];
@@ -92,8 +123,9 @@ static inline __attribute__((always_inline)) void store_full(const gemm_job *g,
   for (int r = 0; r < mr; r++)
 #pragma GCC unroll 4
     for (int v = 0; v < nv; v++) {
-      if (res) o[r * nv + v] += *(const en_vec *)(res + r * g->cout + v * P);
-      *(en_vec *)(out + r * g->cout + v * P) = o[r * nv + v];
+      int n = v == nv - 1 ? tail : P;
+      if (res) o[r * nv + v] += vload_n(res + r * g->cout + v * P, n, isa);
+      vstore_n(out + r * g->cout + v * P, o[r * nv + v], n, isa);
     }
 }
 
@@ -111,7 +143,7 @@ static inline __attribute__((always_inline)) void tile(const gemm_job *g, int64_
   for (int r = 0; r < mr; r++)
     for (int v = 0; v < nv; v++)
       acc[r][v] = first ? (en_vec){0}
-                        : en_vload(g->out + (i + r) * g->cout + (p + v) * P, lanes[v]);
+                        : vload_n(g->out + (i + r) * g->cout + (p + v) * P, lanes[v], isa);
   const float *a = g->in + i * K + k0;
   const float *b = g->packed + ((int64_t)p * K + k0) * P;
   int64_t panel = (int64_t)K * P;
@@ -124,16 +156,23 @@ static inline __attribute__((always_inline)) void tile(const gemm_job *g, int64_
       for (int v = 0; v < nv; v++) acc[r][v] += x * w[v];
     }
   }
-  if (last && (p + nv) * P <= g->cout && (g->act == EN_ACT_SWISH || g->act == EN_ACT_NONE)) {
-    if (g->act == EN_ACT_SWISH) store_full(g, acc, i, mr, p, nv, EN_ACT_SWISH, isa);
-    else store_full(g, acc, i, mr, p, nv, EN_ACT_NONE, isa);
-    return;
+  if (last && (g->act == EN_ACT_SWISH || g->act == EN_ACT_NONE)) {
+    if ((p + nv) * P <= g->cout) {
+      if (g->act == EN_ACT_SWISH) store_full(g, acc, i, mr, p, nv, P, EN_ACT_SWISH, isa);
+      else store_full(g, acc, i, mr, p, nv, P, EN_ACT_NONE, isa);
+      return;
+    }
+    if (isa == EN_ISA_AVX512) { /* a ragged last panel, by masked moves */
+      if (g->act == EN_ACT_SWISH) store_full(g, acc, i, mr, p, nv, lanes[nv - 1], EN_ACT_SWISH, isa);
+      else store_full(g, acc, i, mr, p, nv, lanes[nv - 1], EN_ACT_NONE, isa);
+      return;
+    }
   }
   for (int r = 0; r < mr; r++)
     for (int v = 0; v < nv; v++) {
       int col = (p + v) * P;
       en_vec o = last ? epilogue(g, acc[r][v], i + r, col, lanes[v], isa) : acc[r][v];
-      en_vstore(g->out + (i + r) * g->cout + col, o, lanes[v]);
+      vstore_n(g->out + (i + r) * g->cout + col, o, lanes[v], isa);
     }
 }
 
