@@ -98,7 +98,7 @@ static inline __attribute__((always_inline)) void flush(const dw_row *r, en_vec 
                                                         int lanes, int skip, int isa) {
   en_vact_n(pend, 4, r->d->act, isa);
   for (int j = 0; j < count; j++) {
-    en_vstore_from(r->out + (int64_t)at[j] * r->d->cin, pend[j], skip, lanes);
+    en_vstore_from_isa(r->out + (int64_t)at[j] * r->d->cin, pend[j], skip, lanes, isa);
     *sum += pend[j];
   }
 }
@@ -135,7 +135,7 @@ static inline __attribute__((always_inline)) void row_body(const dw_row *r, int 
     float *o = r->out + (int64_t)ox * d->cin;
 #pragma GCC unroll 4
     for (int j = 0; j < 4; j++) {
-      en_vstore_from(o + (int64_t)j * d->cin, q[j], skip, lanes);
+      en_vstore_from_isa(o + (int64_t)j * d->cin, q[j], skip, lanes, isa);
       sum += q[j];
     }
   }
@@ -155,7 +155,7 @@ static inline __attribute__((always_inline)) void row_body(const dw_row *r, int 
     float *o = r->out + (int64_t)(r->hi - 4) * d->cin;
 #pragma GCC unroll 4
     for (int j = 0; j < 4; j++) {
-      en_vstore_from(o + (int64_t)j * d->cin, q[j], skip, lanes);
+      en_vstore_from_isa(o + (int64_t)j * d->cin, q[j], skip, lanes, isa);
       if (j >= done) sum += q[j];
     }
     ox = r->hi;

@@ -60,7 +60,7 @@ static inline __attribute__((always_inline)) en_vec pixel_group(
     for (int kx = 0; kx < K; kx++)
       for (int j = 0; j < G; j++) acc[j] += row[ky * cols + j * S + kx] * wv[ky * K + kx];
   en_vact_n(acc, G, act, isa);
-  for (int j = 0; j < G; j++) en_vstore_from(o + (int64_t)j * d->cin, acc[j], skip, lanes);
+  for (int j = 0; j < G; j++) en_vstore_from_isa(o + (int64_t)j * d->cin, acc[j], skip, lanes, isa);
   en_vec s = acc[0];
   if (G == 4) s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
   else if (G == 3) s = (acc[0] + acc[1]) + acc[2];
@@ -79,7 +79,7 @@ static inline __attribute__((always_inline)) en_vec pixel_group8(
     for (int kx = 0; kx < K; kx++)
       for (int j = 0; j < G; j++) acc[j] += row[ky * cols + j * S + kx] * wv[ky * K + kx];
   for (int j = 0; j < G; j += 2) en_vact_n(acc + j, G - j < 2 ? G - j : 2, act, isa);
-  for (int j = 0; j < G; j++) en_vstore_from(o + (int64_t)j * d->cin, acc[j], skip, lanes);
+  for (int j = 0; j < G; j++) en_vstore_from_isa(o + (int64_t)j * d->cin, acc[j], skip, lanes, isa);
   en_vec s = (acc[0] + acc[1]) + (acc[2] + acc[3]), t = acc[4];
   if (G == 8) t = (acc[4] + acc[5]) + (acc[6] + acc[7]);
   if (G == 7) t = (acc[4] + acc[5]) + acc[6];

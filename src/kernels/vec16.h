@@ -232,6 +232,33 @@ static inline EN_TARGET_AVX2 void en_vswish_avx2(en_vec *v, int n) {
 }
 #endif
 
+/* en_vstore_from for code compiled once per ISA: one masked store on AVX-512, where the generic
+ * one extracts and stores lane by lane (the shifted last block of a ragged channel count, such
+ * as B3's 24 and 40; AVX2's 8-lane blocks never need it at EfficientNet's channel counts). */
+#if EN_X86_TARGETS
+static inline EN_TARGET_AVX512 void en_vstore_from_avx512(float *p, en_vec v, int skip,
+                                                          int lanes) {
+#if EN_LANES == 16
+  _mm512_mask_storeu_ps(p, (__mmask16)(((1u << lanes) - 1) & ~((1u << skip) - 1)), (__m512)v);
+#else
+  en_vstore_from(p, v, skip, lanes);
+#endif
+}
+#endif
+
+static inline __attribute__((always_inline)) void en_vstore_from_isa(float *p, en_vec v, int skip,
+                                                                     int lanes, int isa) {
+#if EN_X86_TARGETS
+  if (isa == EN_ISA_AVX512 && EN_LANES == 16) {
+    if (skip == 0 && lanes == EN_LANES) *(en_vec *)p = v;
+    else en_vstore_from_avx512(p, v, skip, lanes);
+    return;
+  }
+#endif
+  (void)isa;
+  en_vstore_from(p, v, skip, lanes);
+}
+
 /* en_vactivate of n vectors in place (n <= 4, a constant after inlining) for code compiled once
  * per ISA (isa.h): isa too is a constant there. */
 static inline __attribute__((always_inline)) void en_vact_n(en_vec *v, int n, en_act act,
