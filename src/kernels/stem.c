@@ -69,7 +69,8 @@ static inline __attribute__((always_inline)) void strip_panels(
   for (int v = 0; v < np; v++) {
     for (int j = 0; j < PIX; j += 4) en_vact_n(acc[v] + j, 4, d->act, isa);
     for (int j = 0; j < pixels; j++)
-      en_vstore(out + (int64_t)j * d->cout + (p + v) * EN_LANES, acc[v][j], lanes[v]);
+      en_vstore_from_isa(out + (int64_t)j * d->cout + (p + v) * EN_LANES, acc[v][j], 0, lanes[v],
+                         isa);
   }
 }
 
