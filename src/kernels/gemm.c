@@ -163,8 +163,9 @@ static inline __attribute__((always_inline)) void tile(const gemm_job *g, int64_
       return;
     }
     if (isa == EN_ISA_AVX512) { /* a ragged last panel, by masked moves */
-      if (g->act == EN_ACT_SWISH) store_full(g, acc, i, mr, p, nv, lanes[nv - 1], EN_ACT_SWISH, isa);
-      else store_full(g, acc, i, mr, p, nv, lanes[nv - 1], EN_ACT_NONE, isa);
+      int tail = lanes[nv - 1];
+      if (g->act == EN_ACT_SWISH) store_full(g, acc, i, mr, p, nv, tail, EN_ACT_SWISH, isa);
+      else store_full(g, acc, i, mr, p, nv, tail, EN_ACT_NONE, isa);
       return;
     }
   }
