@@ -67,15 +67,11 @@ static inline __attribute__((always_inline)) en_vec epilogue(const gemm_job *g, 
   return v;
 }
 
-/* Lanes [0, n) of the vector at p, the others zero (load) or left alone (store): AVX-512's
- * masked moves, where en_vload / en_vstore copy a partial vector through memory. */
+/* Lanes [0, n) of the vector at p, the others zero: AVX-512's masked load, where en_vload
+ * copies a partial vector through memory (stores: en_vstore_from_isa, vec16.h). */
 #if EN_X86_TARGETS
 static inline EN_TARGET_AVX512 en_vec vload_masked(const float *p, int n) {
   return (en_vec)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
-}
-
-static inline EN_TARGET_AVX512 void vstore_masked(float *p, en_vec v, int n) {
-  _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), (__m512)v);
 }
 #endif
 
@@ -84,17 +80,6 @@ static inline __attribute__((always_inline)) en_vec vload_n(const float *p, int 
   if (isa == EN_ISA_AVX512 && n < P) return vload_masked(p, n);
 #endif
   return n < P ? en_vload(p, n) : *(const en_vec *)p;
-}
-
-static inline __attribute__((always_inline)) void vstore_n(float *p, en_vec v, int n, int isa) {
-#if EN_X86_TARGETS
-  if (isa == EN_ISA_AVX512 && n < P) {
-    vstore_masked(p, v, n);
-    return;
-  }
-#endif
-  if (n < P) en_vstore(p, v, n);
-  else *(en_vec *)p = v;
 }
 
 /* The last step of a tile, act a constant: straight-line code, the accumulators staying in
@@ -125,7 +110,7 @@ static inline __attribute__((always_inline)) void store_full(const gemm_job *g,
     for (int v = 0; v < nv; v++) {
       int n = v == nv - 1 ? tail : P;
       if (res) o[r * nv + v] += vload_n(res + r * g->cout + v * P, n, isa);
-      vstore_n(out + r * g->cout + v * P, o[r * nv + v], n, isa);
+      en_vstore_from_isa(out + r * g->cout + v * P, o[r * nv + v], 0, n, isa);
     }
 }
 
@@ -173,7 +158,7 @@ static inline __attribute__((always_inline)) void tile(const gemm_job *g, int64_
     for (int v = 0; v < nv; v++) {
       int col = (p + v) * P;
       en_vec o = last ? epilogue(g, acc[r][v], i + r, col, lanes[v], isa) : acc[r][v];
-      vstore_n(g->out + (i + r) * g->cout + col, o, lanes[v], isa);
+      en_vstore_from_isa(g->out + (i + r) * g->cout + col, o, 0, lanes[v], isa);
     }
 }
 
