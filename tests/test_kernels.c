@@ -439,7 +439,7 @@ static void test_vexp(void) {
   CHECK(en_vsigmoid(200.0f) == 1.0f);
 }
 
-/* en_vact's swish as each ISA's kernels compile it (the AVX-512 one with vscalefps and
+/* en_vact's swish as each ISA's kernels compile it (the AVX-512 one with a table and
  * vrcp14ps, the AVX2 one with a divide), over count floats (a multiple of 16). */
 #define SWISH_ARRAY(suffix, isa)                                                         \
   static void swish_##suffix(float *y, const float *x, int count) {                     \

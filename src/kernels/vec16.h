@@ -81,48 +81,77 @@ static inline __attribute__((always_inline)) en_vec en_vactivate(en_vec v, en_ac
 }
 
 #if EN_X86_TARGETS
-/* swish(x) = x / (1 + exp(-x)) with the ISA's own instructions, 16 vector operations (AVX-512;
- * AVX2: 13) where the portable en_vswish takes ~31 (the activation costs as much as the
- * multiply-adds where the expand GEMM has few input channels): exp(-x) as vexp.h computes it, but
- * 2^k put in by vscalefps (AVX-512) or by shifting the bits the rounding trick leaves k + 127 in
- * (AVX2), and 1 / d from the hardware estimate refined by a Newton step (vrcp14ps: 2^-14;
- * AVX-512) or x / d by a divide (AVX2), so swish(x) is exactly x once exp(-x) vanishes
- * (tests/test_kernels.c bounds both against double). AVX-512: x is clamped to >= -87 for exp,
- * so 1 + exp(-x) and its reciprocal stay finite and normal (x NaN: the clamp yields a number and
- * the final x * r stays NaN); above 87 exp(-x) may underflow to a subnormal or 0, which leaves
- * 1 + exp(-x) = 1. AVX2: x <= 87, and 2^k saturating to infinity below about -88 (there: 13
- * operations where two clamps and a split ln 2 took 14; Zen 3, one thread: 0.85 of the time
- * alone in a loop, B0's fused expand + depthwise at K = 16 0.83-1.04 (median 0.9) in separate
- * builds alternated, whole B0 per op kind 0.95 (fused) and 0.94 (stem + depthwise) while the
- * untouched kinds drifted 1.01-1.06, B3 neutral). Not always_inline: they can only be inlined
- * into functions compiled for their ISA (EN_TARGET_*), which is where en_vact's constant isa
- * leaves them.
+/* swish(x) = x / (1 + exp(-x)) with the ISA's own instructions, where the portable en_vswish
+ * takes ~31 operations (the activation costs as much as the multiply-adds where the expand GEMM
+ * has few input channels). AVX2, 13 operations: exp(-x) as vexp.h computes it, but 2^k put in
+ * by shifting the bits the rounding trick leaves k + 127 in, and x / d by a divide. AVX-512, 18
+ * operations of which 10 multiply-adds or multiplies: 2^(k / 16) from a 16-entry table, e^-r on
+ * a range 16 times narrower (degree 3), 1 / d from the hardware estimate refined by a Newton
+ * step (vrcp14ps: 2^-14). Both leave swish(x) exactly x once exp(-x) vanishes
+ * (tests/test_kernels.c bounds both against double). AVX2: x <= 87, and 2^k saturating to
+ * infinity below about -88 (there: 13 operations where two clamps and a split ln 2 took 14; Zen
+ * 3, one thread: 0.85 of the time alone in a loop, B0's fused expand + depthwise at K = 16
+ * 0.83-1.04 (median 0.9) in separate builds alternated, whole B0 per op kind 0.95 (fused) and
+ * 0.94 (stem + depthwise) while the untouched kinds drifted 1.01-1.06, B3 neutral). Not
+ * always_inline: they can only be inlined into functions compiled for their ISA (EN_TARGET_*),
+ * which is where en_vact's constant isa leaves them.
  *
  * Written for n independent vectors at once, each step over all of them: one swish is a chain of
  * ~16 dependent operations (~65 cycles), and one at a time the out-of-order window holds too few to
  * keep both vector units busy. n is a constant after inlining (at most 4 here). */
 static inline EN_TARGET_AVX512 void en_swish_avx512(__m512 *x, int n) {
-  /* exp(-x) = 2^k e^-u, k = round(-x / ln 2), u = x + k ln 2: the polynomial in u with the odd
-   * coefficients negated, so -x is never formed; x clamped to >= -87 for exp only */
-  __m512 one = _mm512_set1_ps(1.0f), k[4], u[4], p[4];
-  for (int j = 0; j < n; j++) {
-    u[j] = _mm512_max_ps(x[j], _mm512_set1_ps(-87.0f));
-    k[j] = _mm512_roundscale_ps(_mm512_mul_ps(u[j], _mm512_set1_ps(-1.44269504088896341f)),
-                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  }
-  for (int j = 0; j < n; j++) u[j] = _mm512_fmadd_ps(k[j], _mm512_set1_ps(0.693359375f), u[j]);
-  for (int j = 0; j < n; j++) u[j] = _mm512_fmadd_ps(k[j], _mm512_set1_ps(-2.12194440e-4f), u[j]);
+  /* exp(-u) = 2^(k / 16) e^-r with k = round(-16 u / ln 2) and r = u + k ln 2 / 16, |r| <=
+   * ln 2 / 32: k by the 1.5 x 2^23 rounding trick (t's low mantissa bits hold it), ln 2 / 16
+   * split in two (one part exact: r exact to float precision), the odd coefficients negated so
+   * that -u is never formed; u = min(x, 87) (x NaN: 87, and the final product stays NaN).
+   *
+   * It replaced vexp.h's degree-6 polynomial with 2^k put in by vscalefps (and k rounded by
+   * vroundscaleps): 12 multiply-adds or multiplies where this takes 10, alone in a loop on Zen 4
+   * 5.9-6.1 core cycles per 8 values against 6.6-6.9; in the network (one thread, builds
+   * alternated) the depthwise convs 0.94-0.97 of their time and B0 0.97-1.00 (B3 neutral), with
+   * the AVX-512 GEMM forced (its epilogues swish too: Intel's configuration) B0 0.97-0.99 and B3
+   * 0.94-0.99. Max error over every float with 1e-3 <= |x| <= 100: 2.4e-7 relative (the old
+   * one 3.4e-7). A true divide ran faster still on Zen 4 (4.7-4.9 cycles), but a 512-bit
+   * divide's throughput varies widely between CPUs and no Intel one could be measured; the same
+   * table for AVX2 (2^(j / 8), 5.8 against 6.4 cycles alone) was neutral in the network with
+   * EFFNET_ISA=avx2. */
+  __m512 one = _mm512_set1_ps(1.0f), shifter = _mm512_set1_ps(12582912.0f);
+  __m512 table = _mm512_setr_ps(1.0f, 1.044273734f, 1.090507746f, 1.138788581f, 1.189207077f,
+                                1.241857767f, 1.296839595f, 1.354255557f, 1.414213538f,
+                                1.476826191f, 1.542210817f, 1.610490322f, 1.681792855f,
+                                1.756252170f, 1.834008098f, 1.915206552f); /* 2^(j / 16) */
+  __m512 u[4], t[4], k[4], p[4];
+  for (int j = 0; j < n; j++) u[j] = _mm512_min_ps(x[j], _mm512_set1_ps(87.0f));
   for (int j = 0; j < n; j++)
-    p[j] = _mm512_fmadd_ps(_mm512_set1_ps(1.0f / 720.0f), u[j], _mm512_set1_ps(-1.0f / 120.0f));
-  for (int j = 0; j < n; j++) p[j] = _mm512_fmadd_ps(p[j], u[j], _mm512_set1_ps(1.0f / 24.0f));
-  for (int j = 0; j < n; j++) p[j] = _mm512_fmadd_ps(p[j], u[j], _mm512_set1_ps(-1.0f / 6.0f));
-  for (int j = 0; j < n; j++) p[j] = _mm512_fmadd_ps(p[j], u[j], _mm512_set1_ps(0.5f));
+    t[j] = _mm512_fmadd_ps(u[j], _mm512_set1_ps(-23.0831206542234f), shifter);
+  for (int j = 0; j < n; j++) k[j] = _mm512_sub_ps(t[j], shifter);
+  for (int j = 0; j < n; j++) u[j] = _mm512_fmadd_ps(k[j], _mm512_set1_ps(0.693359375f / 16), u[j]);
+  for (int j = 0; j < n; j++)
+    u[j] = _mm512_fmadd_ps(k[j], _mm512_set1_ps(-2.12194440e-4f / 16), u[j]);
+  /* e^-r: minimax for relative error on |r| <= ln 2 / 32, 1.2e-9 (6e-8 evaluated in float;
+   * the two low coefficients round to -1 and 1) */
+  for (int j = 0; j < n; j++)
+    p[j] = _mm512_fmadd_ps(_mm512_set1_ps(-1.666627566e-1f), u[j], _mm512_set1_ps(5.000195492e-1f));
   for (int j = 0; j < n; j++) p[j] = _mm512_fmadd_ps(p[j], u[j], _mm512_set1_ps(-1.0f));
   for (int j = 0; j < n; j++) p[j] = _mm512_fmadd_ps(p[j], u[j], one);
-  for (int j = 0; j < n; j++) p[j] = _mm512_add_ps(_mm512_scalef_ps(p[j], k[j]), one); /* d */
+  /* 2^(k / 16): the entry for k's low 4 bits (vpermps reads only those), its exponent raised by
+   * floor(k / 16), which t's bits shifted by 19 hold in the exponent field (k's bits 4-12; the
+   * entry's 127 brings the field into [1, 254] for k < 2047) */
+  __m512i last = _mm512_set1_epi32(0x4B400000 + 2047), field = _mm512_set1_epi32((int)0xFF800000u);
+  __mmask16 live[4];
+  for (int j = 0; j < n; j++) {
+    __m512i bits = _mm512_castps_si512(t[j]);
+    live[j] = _mm512_cmplt_epi32_mask(bits, last);
+    __m512i e = _mm512_and_si512(_mm512_slli_epi32(bits, 19), field);
+    __m512 s = _mm512_permutexvar_ps(bits, table);
+    s = _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(s), e));
+    p[j] = _mm512_fmadd_ps(p[j], s, one); /* d */
+  }
+  /* x / d; 0 where k >= 2047 (u below about -88.6, where swish is under 1e-36, -inf included;
+   * the lanes' d may be anything there, even NaN) */
   for (int j = 0; j < n; j++) u[j] = _mm512_rcp14_ps(p[j]);
   for (int j = 0; j < n; j++) u[j] = _mm512_fmadd_ps(u[j], _mm512_fnmadd_ps(p[j], u[j], one), u[j]);
-  for (int j = 0; j < n; j++) x[j] = _mm512_mul_ps(x[j], u[j]);
+  for (int j = 0; j < n; j++) x[j] = _mm512_maskz_mul_ps(live[j], x[j], u[j]);
 }
 
 static inline EN_TARGET_AVX2 void en_swish_avx2(__m256 *x, int n) {
