@@ -4,7 +4,8 @@
 # threads, and tests/test_model, whose image-lane and batch-split checks want the same bits as
 # the batch path from each ISA's kernels. Where the CPU has AVX-512, both dense kernel sets
 # beside the AVX-512 depthwise ones as well (EFFNET_DENSE_ISA=avx512 and avx2: one of them is
-# the default, AVX2's on Zen 4). Prints "N passed, N failed" like the other tests.
+# the default, AVX2's on Zen 4), and both ends of the AVX-512 swish (EFFNET_SWISH=divide, the
+# default on Zen 4, and estimate). Prints "N passed, N failed" like the other tests.
 build=${1:-build}
 passed=0
 failed=0
@@ -40,6 +41,9 @@ if [ "$(uname -m)" = x86_64 ] && grep -q '^flags.* avx512f ' /proc/cpuinfo; then
     run "EFFNET_DENSE_ISA=$dense threads=3 test_kernels" \
       env EFFNET_DENSE_ISA=$dense OMP_NUM_THREADS=3 "$build/tests/test_kernels"
     run "EFFNET_DENSE_ISA=$dense test_model" env EFFNET_DENSE_ISA=$dense "$build/tests/test_model"
+  done
+  for swish in divide estimate; do
+    run "EFFNET_SWISH=$swish test_model" env EFFNET_SWISH=$swish "$build/tests/test_model"
   done
 fi
 echo "$passed passed, $failed failed"

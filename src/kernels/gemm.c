@@ -457,6 +457,20 @@ EN_TARGET_AVX2 __attribute__((noinline, flatten)) static void swish_panel_avx2(c
   }
 }
 
+/* The same pass with AVX-512's swish where the CPU has it though the tiles are AVX2's (Zen 4,
+ * isa.h), so that every swish of the network is that one (vec16.h; there with a divide). */
+EN_TARGET_AVX512 __attribute__((noinline)) static void swish_panel_avx512(const gemm_job *g,
+                                                                         int64_t r0, int64_t r1,
+                                                                         int p) {
+  int col = p * P, left = g->cout - col;
+  en_swish_rows_avx512(g->out + r0 * g->cout + col, r1 - r0, g->cout, left < P ? left : P);
+}
+
+static void swish_panel(const gemm_job *g, int64_t r0, int64_t r1, int p) {
+  if (en_isa() == EN_ISA_AVX512) swish_panel_avx512(g, r0, r1, p);
+  else swish_panel_avx2(g, r0, r1, p);
+}
+
 /* Rows [r0, r1) x panels [p0, p1), all input channels; h: the job as the tiles see it (its
  * activation none where post: the swish then runs as a pass over each panel once its last K
  * block is in). */
@@ -477,8 +491,8 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void block_avx2_of(
       if (pair) rows_avx2(h, r0, r1, p, k0, kc, 3, stream);
       else if (g->cout - p * P <= 8) rows_avx2(h, r0, r1, p, k0, kc, 1, stream);
       else rows_avx2(h, r0, r1, p, k0, kc, 2, stream);
-      if (post && kb == nk - 1) swish_panel_avx2(g, r0, r1, p);
-      if (pair && post && kb == nk - 1) swish_panel_avx2(g, r0, r1, p + 1);
+      if (post && kb == nk - 1) swish_panel(g, r0, r1, p);
+      if (pair && post && kb == nk - 1) swish_panel(g, r0, r1, p + 1);
       p += pair;
     }
   }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 static int chosen, dense, few_rows;
+int en_swish_divides;
 static pthread_once_t chosen_once = PTHREAD_ONCE_INIT;
 
 int en_cpu_runs(int isa) {
@@ -69,6 +70,14 @@ static void choose(void) {
    * thread and 0.61 on two, 8 x 1280 -> 1000 0.82, 49 x 1152 -> 192 and 49 x 320 -> 1280
    * 0.96-0.97; from 64 rows even, then AVX2 ahead) */
   few_rows = split && forced < 0 && chosen == EN_ISA_AVX512 ? EN_ISA_AVX512 : dense;
+  /* The AVX-512 swish's 1 / d: Zen 4 divides 16 floats in fewer cycles than it takes for the
+   * estimate's three extra multiply-adds, each split in two (alone in a loop, core cycles per 8
+   * values: 5.2 against 6.1); a CPU with full-width 512-bit units does the multiply-adds in half
+   * the time and its 512-bit divide is slower (Intel: one per 10 cycles or so). */
+  const char *swish = getenv("EFFNET_SWISH");
+  en_swish_divides = swish && !strcmp(swish, "divide")     ? 1
+                     : swish && !strcmp(swish, "estimate") ? 0
+                                                           : split;
 }
 
 int en_isa(void) {

@@ -24,6 +24,11 @@ int en_dense_isa(void);
  * AVX2 (not when forced). */
 #define EN_GEMM_FEW_ROWS 64
 int en_gemm_isa(int64_t rows);
+/* Whether the AVX-512 swish ends with a true divide rather than vrcp14ps and a Newton step
+ * (vec16.h): set with the ISA (en_isa(), before any kernel runs), on the CPUs that split 512-bit
+ * instructions in two (AMD Zen 4); EFFNET_SWISH=divide|estimate forces it. Read in the
+ * kernels' inner loops, hence a variable. */
+extern int en_swish_divides;
 /* whether this CPU runs the kernels of `isa` (whatever EFFNET_ISA says) */
 int en_cpu_runs(int isa);
 

@@ -73,6 +73,12 @@ static EN_TARGET_AVX2 void swish_pass(float *o, int64_t n) {
   }
 }
 
+/* The same with AVX-512's swish where the CPU has it (Zen 4, whose stem is AVX2's: isa.h). */
+static EN_TARGET_AVX512 void swish_pass_avx512(float *o, int64_t n) {
+  en_swish_rows_avx512(o, n / 16, 16, 16);
+  if (n % 16) en_swish_rows_avx512(o + n - n % 16, 1, 16, (int)(n % 16));
+}
+
 EN_TARGET_AVX2 void en_dense_row_avx2(float *out, const float *img, const float *packed,
                                       const float *bias, const en_conv_desc *d, int oy) {
   int k = d->kernel, taps = k * k * d->cin;
@@ -96,6 +102,7 @@ EN_TARGET_AVX2 void en_dense_row_avx2(float *out, const float *img, const float 
       else strip(o, packed, bias, NULL, patch, taps, d, p, np, act);
     }
   }
-  if (post) swish_pass(out, (int64_t)d->ow * d->cout);
+  if (post && en_isa() == EN_ISA_AVX512) swish_pass_avx512(out, (int64_t)d->ow * d->cout);
+  else if (post) swish_pass(out, (int64_t)d->ow * d->cout);
 }
 #endif

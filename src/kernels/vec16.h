@@ -87,7 +87,7 @@ static inline __attribute__((always_inline)) en_vec en_vactivate(en_vec v, en_ac
  * by shifting the bits the rounding trick leaves k + 127 in, and x / d by a divide. AVX-512, 18
  * operations of which 10 multiply-adds or multiplies: 2^(k / 16) from a 16-entry table, e^-r on
  * a range 16 times narrower (degree 3), 1 / d from the hardware estimate refined by a Newton
- * step (vrcp14ps: 2^-14). Both leave swish(x) exactly x once exp(-x) vanishes
+ * step (vrcp14ps: 2^-14), or x / d by a divide where en_swish_divides (Zen 4). Both leave swish(x) exactly x once exp(-x) vanishes
  * (tests/test_kernels.c bounds both against double). AVX2: x <= 87, and 2^k saturating to
  * infinity below about -88 (there: 13 operations where two clamps and a split ln 2 took 14; Zen
  * 3, one thread: 0.85 of the time alone in a loop, B0's fused expand + depthwise at K = 16
@@ -111,10 +111,17 @@ static inline EN_TARGET_AVX512 void en_swish_avx512(__m512 *x, int n) {
    * alternated) the depthwise convs 0.94-0.97 of their time and B0 0.97-1.00 (B3 neutral), with
    * the AVX-512 GEMM forced (its epilogues swish too: Intel's configuration) B0 0.97-0.99 and B3
    * 0.94-0.99. Max error over every float with 1e-3 <= |x| <= 100: 2.4e-7 relative (the old
-   * one 3.4e-7). A true divide ran faster still on Zen 4 (4.7-4.9 cycles), but a 512-bit
-   * divide's throughput varies widely between CPUs and no Intel one could be measured; the same
-   * table for AVX2 (2^(j / 8), 5.8 against 6.4 cycles alone) was neutral in the network with
-   * EFFNET_ISA=avx2. */
+   * one 3.4e-7). The same table for AVX2 (2^(j / 8), 5.8 against 6.4 cycles alone) was
+   * neutral in the network with EFFNET_ISA=avx2.
+   *
+   * x / d by a divide instead of the estimate, three multiply-adds fewer, where 512-bit
+   * instructions run as two halves (en_swish_divides, isa.h): on Zen 4, alone in a loop, 5.1-5.2
+   * core cycles per 8 values (AVX2's swish 6.4); max error over every float with 1e-3 <= |x| <=
+   * 100: 2.2e-7. With the AVX2 GEMM's and stem's swish passes on it too (en_swish_rows_avx512),
+   * separate builds alternated, one thread: B0 0.96-0.98 of the time (fused expand + depthwise
+   * 0.93-0.94), B0 batch 8 0.97-0.98, B3 0.98-1.00, B7 0.99; two threads B0 0.96-1.00. Not on
+   * CPUs with full-width 512-bit units: there the multiply-adds take half the time and the
+   * 512-bit divide is the slow part (Intel: about one per 10 cycles). */
   __m512 one = _mm512_set1_ps(1.0f), shifter = _mm512_set1_ps(12582912.0f);
   __m512 table = _mm512_setr_ps(1.0f, 1.044273734f, 1.090507746f, 1.138788581f, 1.189207077f,
                                 1.241857767f, 1.296839595f, 1.354255557f, 1.414213538f,
@@ -149,9 +156,34 @@ static inline EN_TARGET_AVX512 void en_swish_avx512(__m512 *x, int n) {
   }
   /* x / d; 0 where k >= 2047 (u below about -88.6, where swish is under 1e-36, -inf included;
    * the lanes' d may be anything there, even NaN) */
+  if (en_swish_divides) { /* isa.h: CPUs that split 512-bit instructions (Zen 4) */
+    for (int j = 0; j < n; j++) x[j] = _mm512_maskz_div_ps(live[j], x[j], p[j]);
+    return;
+  }
   for (int j = 0; j < n; j++) u[j] = _mm512_rcp14_ps(p[j]);
   for (int j = 0; j < n; j++) u[j] = _mm512_fmadd_ps(u[j], _mm512_fnmadd_ps(p[j], u[j], one), u[j]);
   for (int j = 0; j < n; j++) x[j] = _mm512_maskz_mul_ps(live[j], x[j], u[j]);
+}
+
+/* Swish over `rows` rows of `lanes` floats (at most 16) at a stride of ld floats, in place, four
+ * rows at a time: the AVX-512 swish as a pass for kernels whose tiles are AVX2's (the GEMM's
+ * panels and the stem's rows on Zen 4, gemm.c and stem_avx2.c), which then swish as the
+ * depthwise kernels do. */
+static inline EN_TARGET_AVX512 void en_swish_rows_avx512(float *o, int64_t rows, int64_t ld,
+                                                        int lanes) {
+  __mmask16 m = (__mmask16)((1u << lanes) - 1);
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4, o += 4 * ld) {
+    __m512 v[4];
+    for (int j = 0; j < 4; j++) v[j] = _mm512_maskz_loadu_ps(m, o + j * ld);
+    en_swish_avx512(v, 4);
+    for (int j = 0; j < 4; j++) _mm512_mask_storeu_ps(o + j * ld, m, v[j]);
+  }
+  for (; r < rows; r++, o += ld) {
+    __m512 v[1] = {_mm512_maskz_loadu_ps(m, o)};
+    en_swish_avx512(v, 1);
+    _mm512_mask_storeu_ps(o, m, v[0]);
+  }
 }
 
 static inline EN_TARGET_AVX2 void en_swish_avx2(__m256 *x, int n) {
