@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """effnet vs ONNX Runtime on the same torchvision model, weights and input (issue #4).
 
-For each row (model, resolution, batch) the torchvision model is built once, exported to ONNX
+For each row (model, resolution, batch) the torchvision model (timm's for EfficientNet-Lite0,
+which torchvision lacks) is built once, exported to ONNX
 (static shapes) and its state_dict written as safetensors, so both engines run identical
 weights. Then, for each repeat, each thread count and each row, one fresh process per engine
 measures warm-up + R timed runs and reports its median: ONNX Runtime (a child of this script,
@@ -23,7 +24,7 @@ Usage (from the repo root; scripts/bench_ort.sh installs ORT and builds effnet f
 --cpu avx2 hides AVX-512 (and AMX, AVX-VNNI) from both engines, through the kernel's CPUID
 faulting (tools/bench/cpuid_avx2.c), so that an AVX-512 machine measures the AVX2 + FMA kernels
 that issue #4's Zen2 runs.
-A row selector is a row id (b0x1, b0x8, b3x1, b7x1) or a model (b0 = both B0 rows).
+A row selector is a row id (b0x1, b0x8, b3x1, b7x1, lite0x1) or a model (b0 = both B0 rows).
 The report (Markdown) goes to stdout and --out; progress to stderr.
 """
 
@@ -42,14 +43,19 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# id, torchvision model, resolution, batch, default timed runs, default warm-up runs.
-# Run counts keep one process to a few seconds on this 2-core machine.
+# id, model (torchvision's, or timm's where TIMM_MODELS has it), resolution, batch, default
+# timed runs, default warm-up runs. Run counts keep one process to a few seconds on this 2-core
+# machine. Lite0 (ReLU6, no SE) is not in issue #4's table: it shows the family's other
+# activation path.
 ROWS = [
     ("b0x1", "efficientnet_b0", 224, 1, 30, 3),
     ("b0x8", "efficientnet_b0", 224, 8, 10, 2),
     ("b3x1", "efficientnet_b3", 300, 1, 15, 2),
     ("b7x1", "efficientnet_b7", 600, 1, 5, 1),
+    ("lite0x1", "efficientnet_lite0", 224, 1, 30, 3),
 ]
+# timm's PyTorch-style Lite0 (symmetric padding, eps 1e-5), which effnet reads by its tensor names
+TIMM_MODELS = {"efficientnet_lite0"}
 
 SEED = 20240
 
@@ -115,14 +121,21 @@ def child_ort(args):
 
 
 def ort_part(node_name):
-    """The part of the network an ORT node belongs to, from torchvision's module path in its
-    name: "stem" (features.0), "stage1".."stage7" (features.1-7), "head" (features.8, the
-    pooling, the classifier), or None (the layout reorders ORT inserts have no module)."""
+    """The part of the network an ORT node belongs to, from the module path in its name:
+    "stem" (torchvision's features.0, timm's conv_stem and bn1), "stage1".."stage7"
+    (features.1-7, timm's blocks.0-6), "head" (features.8 or conv_head and bn2, the pooling,
+    the classifier), or None (the layout reorders ORT inserts have no module)."""
     m = re.search(r"/features/features\.(\d+)/", node_name)
     if m:
         i = int(m.group(1))
         return "stem" if i == 0 else "stage%d" % i if i <= 7 else "head"
-    if node_name.startswith(("/avgpool/", "/classifier/", "/Flatten")):
+    m = re.search(r"^/blocks/blocks\.(\d+)/", node_name)
+    if m:
+        return "stage%d" % (int(m.group(1)) + 1)
+    if node_name.startswith(("/conv_stem/", "/bn1/")):
+        return "stem"
+    if node_name.startswith(("/avgpool/", "/classifier/", "/Flatten", "/conv_head/", "/bn2/",
+                             "/global_pool/")):
         return "head"
     return None
 
@@ -254,8 +267,8 @@ def select_rows(spec):
         sel = sel.strip().lower()
         hit = [r for r in ROWS if r[0] == sel or r[1] == "efficientnet_" + sel]
         if not hit:
-            raise SystemExit("bench_ort: unknown row '%s' (rows: %s, or a model: b0, b3, b7)"
-                             % (sel, ", ".join(r[0] for r in ROWS)))
+            raise SystemExit("bench_ort: unknown row '%s' (rows: %s, or a model: b0, b3, b7, "
+                             "lite0)" % (sel, ", ".join(r[0] for r in ROWS)))
         chosen += [r for r in hit if r not in chosen]
     return [r for r in ROWS if r in chosen]
 
@@ -285,13 +298,19 @@ def prepare(rows, workdir, opset, pretrained):
             log("reusing %s exports in %s" % (tv_name, workdir))
             continue
         log("exporting %s (%d px) ..." % (tv_name, res))
+        timm_row = tv_name in TIMM_MODELS
+        if pretrained and timm_row:
+            raise SystemExit("bench_ort: --pretrained covers torchvision's models only, not %s"
+                             % tv_name)
         if pretrained:
             model = getattr(torchvision.models, tv_name)(weights="DEFAULT").eval()
         else:
             # calibrate BN at a quarter of the pixels: statistics, not speed, depend on it
-            model = common.seeded_model(lambda: getattr(torchvision.models, tv_name)(), SEED,
-                                        (1, 3, res // 2, res // 2))
-        common.export_state_dict(model, st, {"format": "pt", "source": "torchvision " + tv_name})
+            build = ((lambda: common.build_timm(tv_name)) if timm_row else
+                     (lambda: getattr(torchvision.models, tv_name)()))
+            model = common.seeded_model(build, SEED, (1, 3, res // 2, res // 2))
+        common.export_state_dict(model, st, {"format": "pt", "source": "%s %s" % (
+            "timm" if timm_row else "torchvision", tv_name)})
         x = torch.randn(1, 3, res, res, generator=torch.Generator().manual_seed(SEED + 7))
         np.save(xin, x.numpy())
         # float64 torch: the exact answer both float32 engines are measured against
@@ -379,7 +398,8 @@ def fmt_ms(ms, batch):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rows", default="all", help="comma list: b0x1,b0x8,b3x1,b7x1 or b0,b3,b7")
+    ap.add_argument("--rows", default="all",
+                    help="comma list: b0x1,b0x8,b3x1,b7x1,lite0x1 or b0,b3,b7,lite0")
     ap.add_argument("--threads", default="1,2", help="comma list of thread counts")
     ap.add_argument("--repeats", type=int, default=5, help="alternations (processes per engine)")
     ap.add_argument("--runs", type=int, help="timed runs per process (default: per row)")
@@ -443,6 +463,9 @@ def main():
         import torchvision
         versions = "ONNX Runtime %s, torch %s (ONNX export, opset %d), torchvision %s, effnet %s" % (
             ort_version, torch.__version__, args.opset, torchvision.__version__, git_head())
+        if any(r[1] in TIMM_MODELS for r in rows):
+            import timm
+            versions += ", timm %s" % timm.__version__
         files = prepare(rows, workdir, args.opset, args.pretrained)
 
         checks = []
@@ -526,7 +549,7 @@ def render(rows, thread_counts, results, checks, args, started, versions, ort_ba
             for isa, dense in sorted(EFFNET_KERNELS, key=str)))
     lines.append("- weights: %s; identical in both engines (state_dict -> safetensors)" % (
         "torchvision pretrained" if args.pretrained else
-        "torchvision models, seeded random (BN calibrated)"))
+        "torchvision models (timm's for Lite0), seeded random (BN calibrated)"))
     lines.append("- method: %d alternation(s), one process per engine per measurement, order "
                  "flipped every repeat; each process: warm-up, then timed runs of one batch; "
                  "table: median of the per-process medians (ms per batch); paired: each "
