@@ -240,7 +240,10 @@ const char *effnet_kernel_isa(void);
  * stem): effnet_kernel_isa()'s, except "avx2" on CPUs that run 512-bit instructions as two
  * halves (AMD Zen 4), where those kernels are faster (GEMMs of fewer than 64 rows, such as a
  * batch-1 classifier's, keep AVX-512's there); EFFNET_DENSE_ISA=avx512|avx2|portable forces
- * one for all of them, never wider than effnet_kernel_isa(). */
+ * one for all of them, never wider than effnet_kernel_isa(). On those CPUs the GEMM's, the
+ * stem's and the depthwise kernels' swish is AVX-512's, ending with a divide rather than a
+ * reciprocal estimate (EFFNET_SWISH=divide|estimate forces either; the results differ in the
+ * last bits only). */
 const char *effnet_dense_kernel_isa(void);
 
 /* Name of the OpenBLAS kernel set in use ("SkylakeX", "Haswell", "Prescott", ...). */
