@@ -348,20 +348,13 @@ static inline __attribute__((always_inline)) void en_vstore_from_isa(float *p, e
 static inline __attribute__((always_inline)) void en_vact_n(en_vec *v, int n, en_act act,
                                                             int isa) {
 #if EN_X86_TARGETS
-  if (act == EN_ACT_SWISH && isa == EN_ISA_AVX512 && EN_LANES == 16) {
-    en_vswish_avx512(v, n);
+  int vector_act = act == EN_ACT_SWISH || act == EN_ACT_RELU6;
+  if (vector_act && isa == EN_ISA_AVX512 && EN_LANES == 16) {
+    act == EN_ACT_SWISH ? en_vswish_avx512(v, n) : en_vrelu6_avx512(v, n);
     return;
   }
-  if (act == EN_ACT_SWISH && isa == EN_ISA_AVX2) {
-    en_vswish_avx2(v, n);
-    return;
-  }
-  if (act == EN_ACT_RELU6 && isa == EN_ISA_AVX512 && EN_LANES == 16) {
-    en_vrelu6_avx512(v, n);
-    return;
-  }
-  if (act == EN_ACT_RELU6 && isa == EN_ISA_AVX2) {
-    en_vrelu6_avx2(v, n);
+  if (vector_act && isa == EN_ISA_AVX2) {
+    act == EN_ACT_SWISH ? en_vswish_avx2(v, n) : en_vrelu6_avx2(v, n);
     return;
   }
 #endif
