@@ -87,14 +87,14 @@ static inline __attribute__((always_inline)) en_vec en_vactivate(en_vec v, en_ac
  * by shifting the bits the rounding trick leaves k + 127 in, and x / d by a divide. AVX-512, 18
  * operations of which 10 multiply-adds or multiplies: 2^(k / 16) from a 16-entry table, e^-r on
  * a range 16 times narrower (degree 3), 1 / d from the hardware estimate refined by a Newton
- * step (vrcp14ps: 2^-14), or x / d by a divide where en_swish_divides (Zen 4). Both leave swish(x) exactly x once exp(-x) vanishes
- * (tests/test_kernels.c bounds both against double). AVX2: x <= 87, and 2^k saturating to
- * infinity below about -88 (there: 13 operations where two clamps and a split ln 2 took 14; Zen
- * 3, one thread: 0.85 of the time alone in a loop, B0's fused expand + depthwise at K = 16
- * 0.83-1.04 (median 0.9) in separate builds alternated, whole B0 per op kind 0.95 (fused) and
- * 0.94 (stem + depthwise) while the untouched kinds drifted 1.01-1.06, B3 neutral). Not
- * always_inline: they can only be inlined into functions compiled for their ISA (EN_TARGET_*),
- * which is where en_vact's constant isa leaves them.
+ * step (vrcp14ps: 2^-14), or x / d by a divide where en_swish_divides (Zen 4). Both leave
+ * swish(x) exactly x once exp(-x) vanishes (tests/test_kernels.c bounds both against double).
+ * AVX2: x <= 87, and 2^k saturating to infinity below about -88 (there: 13 operations where two
+ * clamps and a split ln 2 took 14; Zen 3, one thread: 0.85 of the time alone in a loop, B0's fused
+ * expand + depthwise at K = 16 0.83-1.04 (median 0.9) in separate builds alternated, whole B0 per
+ * op kind 0.95 (fused) and 0.94 (stem + depthwise) while the untouched kinds drifted 1.01-1.06, B3
+ * neutral). Not always_inline: they can only be inlined into functions compiled for their ISA
+ * (EN_TARGET_*), which is where en_vact's constant isa leaves them.
  *
  * Written for n independent vectors at once, each step over all of them: one swish is a chain of
  * ~16 dependent operations (~65 cycles), and one at a time the out-of-order window holds too few to
