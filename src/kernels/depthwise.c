@@ -13,8 +13,9 @@
  * (block by block over a whole image would read a 300 x 300 x 64 image four times). Tasks are
  * (image, row band): with fewer images than three per thread, images are split in bands, each
  * row's pooled sums kept apart and added in row order, the order a whole image adds them in.
- * Tasks go to threads dynamically (whichever is free: one core of a shared machine is often
- * slower for a while); no result depends on the thread count or on which thread ran a task. */
+ * Tasks go to threads by a guided schedule (a contiguous run each first, the rest to whichever
+ * is free: one core of a shared machine is often slower for a while); no result depends on the
+ * thread count or on which thread ran a task. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,7 +87,8 @@ void en_fast_depthwise(float *out, const float *in, const float *w, const float 
     bands = 1; /* no memory for them: whole images, fewer tasks */
   if (pool) memset(pool, 0, (size_t)d->n * d->cin * sizeof *pool);
   int64_t tasks = (int64_t)d->n * bands;
-#pragma omp parallel for schedule(dynamic) if (threads > 1 && tasks > 1)
+  /* guided, as the GEMM's tasks (gemm.c): contiguous bands first, the rest to whichever is free */
+#pragma omp parallel for schedule(guided) if (threads > 1 && tasks > 1)
   for (int64_t task = 0; task < tasks; task++) {
     int b = (int)(task / bands), part = (int)(task % bands);
     int y0 = (int)((int64_t)d->oh * part / bands), y1 = (int)((int64_t)d->oh * (part + 1) / bands);
