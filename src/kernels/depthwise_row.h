@@ -229,25 +229,29 @@ static inline __attribute__((always_inline)) void pixels_at(
 #define EN_DW_RUN 32
 
 /* Whether the output goes to memory with non-temporal stores: where one image's is over
- * EN_DW_STREAM bytes (en_dw_stream_least where set), too big for the projection GEMM that reads
- * it next to find much of it in the caches. A plain store first reads its line from memory (the
- * write-allocate), so an output written to memory costs twice its bytes (26 MB: 2.9-3.4 ms with
- * plain stores, 1.5-1.8 non-temporal, one thread, Zen 3). The stores go through a buffer
- * (group_run) so that each line is written whole and at once: stored straight from the group's
- * registers, block by block, eight half-written lines at a time, the kernel ran slower than
- * with plain stores (150 x 150 x 48 -> 288 k3 fused: 1.2x the depthwise time).
+ * EN_DW_STREAM_L2 L2 caches (en_dw_stream_least bytes where set), too big for the projection
+ * GEMM that reads it next to find much of it in the caches. A plain store first reads its line
+ * from memory (the write-allocate), so an output written to memory costs twice its bytes (26 MB:
+ * 2.9-3.4 ms with plain stores, 1.5-1.8 non-temporal, one thread, Zen 3). The stores go through
+ * a buffer (group_run) so that each line is written whole and at once: stored straight from the
+ * group's registers, block by block, eight half-written lines at a time, the kernel ran slower
+ * than with plain stores (150 x 150 x 48 -> 288 k3 fused: 1.2x the depthwise time).
  * Measured in one process, runs with and without alternated (en_dw_stream_least switched
  * between them; separate builds drifted 5-15 % per layer on this shared Zen 3), median of the
- * paired ratios: 4 MiB: B7 600 two threads 0.92 of the time (expand + depthwise 0.84), one 0.96
- * (0.91); B3 300 two threads 0.97 (expand + depthwise 0.91). 8 MiB: B7 0.95 / 0.99; 2 MiB: B3
- * 1.03 / 1.00 (its 150 x 150 stage-1 outputs, read back from memory, lost); 3 MiB against 4:
- * B3 0.98 / 1.01. B0 has no output over 4 MiB an image. The SIMD ISAs only (the aligned vector
- * is the store's unit): whole 8- or 16-float blocks (C a multiple of LANES), aligned output. */
-#define EN_DW_STREAM ((int64_t)4 << 20)
+ * paired ratios, Zen 3 (512 KiB L2): 4 MiB: B7 600 two threads 0.92 of the time (expand +
+ * depthwise 0.84), one 0.96 (0.91); B3 300 two threads 0.97 (expand + depthwise 0.91). 8 MiB:
+ * B7 0.95 / 0.99; 2 MiB: B3 1.03 / 1.00 (its 150 x 150 stage-1 outputs, read back from memory,
+ * lost); 3 MiB against 4: B3 0.98 / 1.01. On Zen 4 (1 MiB L2) 4 MiB was too few: B3's 75 x 75
+ * x 192 outputs (4.3 MB), read back from memory, held their projections to 67 GFLOP/s (106 from
+ * the caches). 8 MiB against 4 there, process pairs alternated: B3 one thread 0.972-0.987 of
+ * the time, two 0.966-1.024 (median 0.99); B7 0.98-1.005 and 1.00. Eight L2s keep Zen 3's 4
+ * MiB. B0 has no output over 4 MiB an image. The SIMD ISAs only (the aligned vector is the
+ * store's unit): whole 8- or 16-float blocks (C a multiple of LANES), aligned output. */
+#define EN_DW_STREAM_L2 8
 static inline __attribute__((always_inline)) int stream_output(const en_conv_desc *d,
                                                                const float *out, int isa) {
   int64_t bytes = (int64_t)d->oh * d->ow * d->cin * (int64_t)sizeof(float); /* one image */
-  int64_t least = en_dw_stream_least ? en_dw_stream_least : EN_DW_STREAM;
+  int64_t least = en_dw_stream_least ? en_dw_stream_least : EN_DW_STREAM_L2 * en_l2_bytes();
   return (isa == EN_ISA_AVX2 || isa == EN_ISA_AVX512) && d->cin % LANES == 0 &&
          (uintptr_t)out % (LANES * sizeof(float)) == 0 && bytes > least;
 }

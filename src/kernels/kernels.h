@@ -150,7 +150,7 @@ void en_small_task_avx2(float *out, const float *img, const float *w, const floa
                         const en_conv_desc *d, int i, float *pool, const float *next);
 /* Depthwise outputs of more bytes per image than this are written to memory with
  * non-temporal stores (src/kernels/depthwise_row.h, stream_output); 0, the default:
- * EN_DW_STREAM (4 MiB). Tests set 1 to reach that path with small tensors. */
+ * EN_DW_STREAM_L2 (8) per-core L2 caches. Tests set 1 to reach that path with small tensors. */
 extern int64_t en_dw_stream_least;
 /* One output row, channel blocks [i0, i1) of EN_LANES channels (the last block of C > EN_LANES
  * channels, when partial, covers channels C - EN_LANES .. C - 1 and writes only its new ones) */
