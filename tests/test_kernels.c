@@ -222,8 +222,13 @@ static void test_gemm(void) {
     int cout = t % 4 == 0 ? irand(60, 340) : irand(1, 70);
     if (t == 7 || t == 87) /* weights beyond a quarter of the L2: few large row blocks */
       rows = irand(300, 700), cin = irand(400, 600), cout = irand(1100, 1400);
-    if (t == 47) /* input beyond four L2s of 2 MiB: the first panel prefetches its rows */
-      rows = irand(12000, 14000), cin = irand(180, 230), cout = irand(17, 40);
+    if (t == 47 || t == 127) { /* input beyond EN_MEMORY_L2S L2s: the first panel prefetches
+                                  * its rows and each row block the next one's, for one K block
+                                  * (47) or the first of several (127) */
+      cin = t == 47 ? irand(180, 230) : irand(400, 600), cout = irand(17, 40);
+      rows = EN_MEMORY_L2S * en_l2_bytes() / ((int64_t)cin * (int64_t)sizeof(float)) +
+             irand(1, 2000);
+    }
     en_act act = (en_act)irand(0, 3);
     size_t on = (size_t)rows * cout;
     float *in = randv((size_t)rows * cin), *w = randv((size_t)cout * cin), *bias = randv(cout);

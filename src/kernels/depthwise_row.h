@@ -229,7 +229,7 @@ static inline __attribute__((always_inline)) void pixels_at(
 #define EN_DW_RUN 32
 
 /* Whether the output goes to memory with non-temporal stores: where one image's is over
- * EN_DW_STREAM_L2 L2 caches (en_dw_stream_least bytes where set), too big for the projection
+ * EN_MEMORY_L2S L2 caches (en_dw_stream_least bytes where set), too big for the projection
  * GEMM that reads it next to find much of it in the caches. A plain store first reads its line
  * from memory (the write-allocate), so an output written to memory costs twice its bytes (26 MB:
  * 2.9-3.4 ms with plain stores, 1.5-1.8 non-temporal, one thread, Zen 3). The stores go through
@@ -247,11 +247,10 @@ static inline __attribute__((always_inline)) void pixels_at(
  * the time, two 0.966-1.024 (median 0.99); B7 0.98-1.005 and 1.00. Eight L2s keep Zen 3's 4
  * MiB. B0 has no output over 4 MiB an image. The SIMD ISAs only (the aligned vector is the
  * store's unit): whole 8- or 16-float blocks (C a multiple of LANES), aligned output. */
-#define EN_DW_STREAM_L2 8
 static inline __attribute__((always_inline)) int stream_output(const en_conv_desc *d,
                                                                const float *out, int isa) {
   int64_t bytes = (int64_t)d->oh * d->ow * d->cin * (int64_t)sizeof(float); /* one image */
-  int64_t least = en_dw_stream_least ? en_dw_stream_least : EN_DW_STREAM_L2 * en_l2_bytes();
+  int64_t least = en_dw_stream_least ? en_dw_stream_least : EN_MEMORY_L2S * en_l2_bytes();
   return (isa == EN_ISA_AVX2 || isa == EN_ISA_AVX512) && d->cin % LANES == 0 &&
          (uintptr_t)out % (LANES * sizeof(float)) == 0 && bytes > least;
 }

@@ -49,6 +49,7 @@ typedef struct gemm_job {
   en_act act;
   int prefetch; /* weights too big to stay in L2 between calls: prefetch the next panel's */
   int stream;   /* the input comes from memory: the first panel prefetches its rows (AVX2) */
+  int far;      /* the input lives in memory: the next row block's is prefetched (AVX2) */
   int store;    /* the output goes to memory: tiles prefetch their output rows ahead (AVX2) */
 } gemm_job;
 
@@ -364,6 +365,50 @@ static inline __attribute__((always_inline)) void prefetch_input(const gemm_job 
   }
 }
 
+/* The next row block's input (as many rows as this block's, the input channels of its first K
+ * block), prefetched into L2 a share per tile over this block's last K block, where the input
+ * lives in memory (gemm_job.far). prefetch_input alone, a few rows ahead in the first panel,
+ * left the memory reads to that panel: about a third of the block's time where cout is 48 (B7
+ * 600's 150 x 150 stage, 22500 x 288 -> 48 + residual: 26 MB of input, written by the depthwise
+ * conv with non-temporal stores); spread over every panel they overlap all of it. One thread,
+ * Zen 4, in the network: that shape 7.8-8.3 -> 6.0-6.4 ms, 22500 x 192 -> 48 5.5-5.6 -> 3.9-4.1;
+ * B7 stage 2's projections 51-55 -> 44-47 ms, stage 3's 29-30 -> 27.5. Whole B7, process pairs
+ * alternated: one thread 0.956-1.006 of the time (median 0.968), two 0.976-1.004 (0.989). */
+typedef struct next_block {
+  const float *row; /* the row being prefetched, NULL: none */
+  int64_t rows;     /* rows to go, this one included */
+  uintptr_t line;   /* its next line */
+  int kc, share;    /* floats per row, lines per tile */
+} next_block;
+
+static inline __attribute__((always_inline)) void prefetch_next(const gemm_job *g,
+                                                                next_block *nb) {
+  for (int j = 0; j < nb->share && nb->row; j++) {
+    __builtin_prefetch((const void *)nb->line, 0, 2);
+    nb->line += 64;
+    if (nb->line < (uintptr_t)(nb->row + nb->kc)) continue;
+    nb->row = --nb->rows > 0 ? nb->row + g->cin : NULL; /* the next row's first line */
+    nb->line = nb->row ? (uintptr_t)nb->row & ~(uintptr_t)63 : 0;
+  }
+}
+
+/* The next_block cursor of row block [r0, r1) x panels [p0, p1) (kc0: the channels of the first
+ * K block): no row where the input is not far, where no rows follow, or for all but the last
+ * part of the panels (the parts of one row block all precede the next block). Tiles of 6 rows
+ * are assumed for the share (some are 4 or 12: the last lines may then come unprefetched). */
+static next_block next_block_of(const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1,
+                                int kc0) {
+  next_block nb = {NULL, 0, 0, kc0, 0};
+  int64_t n1 = r1 + (r1 - r0) < g->rows ? r1 + (r1 - r0) : g->rows;
+  if (!g->far || n1 <= r1 || p1 != g->panels || kc0 <= 0) return nb; /* the last part */
+  nb.row = g->in + r1 * g->cin;
+  nb.rows = n1 - r1;
+  nb.line = (uintptr_t)nb.row & ~(uintptr_t)63;
+  int64_t lines = nb.rows * ((kc0 * (int64_t)sizeof(float) + 63) / 64 + 1); /* at most */
+  nb.share = (int)(lines / ((int64_t)(p1 - p0) * ((r1 - r0 + 5) / 6))) + 1;
+  return nb;
+}
+
 /* The output lines (for writing) and residual lines a tile OUT_AHEAD rows on will touch in
  * panel p (rows [i, i + mr), those that exist). Where the output outgrows the caches (B7's 300
  * x 300 stage: 90000 x 32 -> 32 + residual, 11.5 MB each) the tiles wrote and read it at half
@@ -390,7 +435,8 @@ static inline __attribute__((always_inline)) void prefetch_output(const gemm_job
  * last panel of at most 8 channels after it, three registers a row, 4 rows a tile; `stream`:
  * prefetch the input rows ahead (prefetch_input). */
 static inline EN_TARGET_AVX2 __attribute__((always_inline)) void rows_avx2(
-    const gemm_job *g, int64_t r0, int64_t r1, int p, int k0, int kc, int nh, int stream) {
+    const gemm_job *g, int64_t r0, int64_t r1, int p, int k0, int kc, int nh, int stream,
+    next_block *nb) {
   /* the next panel's weights for these input channels (one line each), a share per tile (a
    * single row streams them itself: one_row_avx2) */
   const float *next = g->prefetch && p + 1 < g->panels && r1 - r0 > 1 && nh != 3
@@ -410,6 +456,7 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void rows_avx2(
       for (int j = 0; j < share && done < kc; j++, done++)
         __builtin_prefetch(next + (int64_t)done * P, 0, 3);
     if (stream) prefetch_input(g, i + A_AHEAD, mr, k0, kc);
+    if (nb && nb->row) prefetch_next(g, nb);
     if (g->store && k0 + kc == g->cin) prefetch_output(g, i + OUT_AHEAD, mr, p);
     tile_rows_avx2(g, i, mr, p, k0, kc, nh);
     i += mr;
@@ -477,8 +524,10 @@ static void swish_panel(const gemm_job *g, int64_t r0, int64_t r1, int p) {
 static inline EN_TARGET_AVX2 __attribute__((always_inline)) void block_avx2_of(
     const gemm_job *g, const gemm_job *h, int post, int64_t r0, int64_t r1, int p0, int p1) {
   int nk = k_block_count(g->cin);
+  next_block nb = next_block_of(h, r0, r1, p0, p1, nk ? g->cin / nk : 0);
   for (int kb = 0; kb < nk; kb++) {
     int k0 = (int)((int64_t)g->cin * kb / nk), kc = (int)((int64_t)g->cin * (kb + 1) / nk) - k0;
+    next_block *ahead = nb.row && kb == nk - 1 ? &nb : NULL;
     for (int p = p0; p < p1; p++) {
       int stream = h->stream && p == p0;
       /* a full panel with a last one of at most 8 channels after it: both at once, 4 rows x
@@ -488,9 +537,9 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void block_avx2_of(
        * -> 136 1.02); not for a single row, which streams its weights with prefetches */
       int pair = p + 2 == p1 && p1 == g->panels && g->cout - p * P > P &&
                  g->cout - p * P <= 3 * 8 && r1 - r0 >= 4;
-      if (pair) rows_avx2(h, r0, r1, p, k0, kc, 3, stream);
-      else if (g->cout - p * P <= 8) rows_avx2(h, r0, r1, p, k0, kc, 1, stream);
-      else rows_avx2(h, r0, r1, p, k0, kc, 2, stream);
+      if (pair) rows_avx2(h, r0, r1, p, k0, kc, 3, stream, ahead);
+      else if (g->cout - p * P <= 8) rows_avx2(h, r0, r1, p, k0, kc, 1, stream, ahead);
+      else rows_avx2(h, r0, r1, p, k0, kc, 2, stream, ahead);
       if (post && kb == nk - 1) swish_panel(g, r0, r1, p);
       if (pair && post && kb == nk - 1) swish_panel(g, r0, r1, p + 1);
       p += pair;
@@ -658,6 +707,15 @@ static int big_input(int64_t rows, int cin) {
   return cin >= 64 && rows * cin * (int64_t)sizeof(float) > 4 * en_l2_bytes();
 }
 
+/* Whether the input lives in memory (EN_MEMORY_L2S, kernels.h; the depthwise conv before wrote
+ * it with non-temporal stores), so that each row block prefetches the next one's (next_block).
+ * Not for inputs of four to eight L2s, in the L3 on Zen 4: B7 600's 38 x 38 projections (5.5
+ * and 7.8 MB) ran as fast or faster without (stage 5 80-81 ms against 81-83.5). */
+static int far_input(int64_t rows, int cin) {
+  int64_t bytes = rows * cin * (int64_t)sizeof(float);
+  return big_input(rows, cin) && bytes > EN_MEMORY_L2S * en_l2_bytes();
+}
+
 /* Whether the output (rows, cout) outgrows six L2s (3 MiB on Zen 3; B3 300's 22500 x 24, 2.2
  * MB, was within noise either way), so that tiles prefetch their output rows (prefetch_output). */
 static int big_output(int64_t rows, int cout) {
@@ -692,7 +750,8 @@ static void gemm(float *out, const float *in, const float *packed, const float *
                  const float *residual, int64_t rows, int cin, int cout, en_act act) {
   if (rows <= 0 || cout <= 0) return;
   gemm_job g = {out, in, packed, bias, residual, rows, cin, cout, (cout + P - 1) / P, act,
-                big_weights(cin, cout), big_input(rows, cin), big_output(rows, cout)};
+                big_weights(cin, cout), big_input(rows, cin), far_input(rows, cin),
+                big_output(rows, cout)};
   if (empty_sum(&g, 0, cout)) return;
   /* few rows: AVX-512 on Zen 4 (isa.h), but only without an activation: AVX2's and AVX-512's
    * swish round differently, and a swish chosen by row count would give an image other bits
@@ -756,7 +815,8 @@ void en_fast_gemm(float *out, const float *in, const float *packed, const float 
 void en_fast_gemm_panels(float *out, const float *in, const float *packed, const float *bias,
                          int64_t rows, int cin, int cout, en_act act, int p0, int p1) {
   gemm_job g = {out, in, packed, bias, NULL, rows, cin, cout, (cout + P - 1) / P, act,
-                big_weights(cin, cout), big_input(rows, cin), big_output(rows, cout)};
+                big_weights(cin, cout), big_input(rows, cin), far_input(rows, cin),
+                big_output(rows, cout)};
   int c1 = p1 * P < cout ? p1 * P : cout;
   if (rows <= 0 || p0 >= p1 || empty_sum(&g, p0 * P, c1)) return;
   block_fn run = pick_block(en_dense_isa()); /* rows of an image: AVX2 on Zen 4 at any count */

@@ -97,6 +97,10 @@ size_t en_stem_depthwise_scratch(const en_conv_desc *sd, const en_conv_desc *d, 
 size_t en_gemm_packed_floats(int cin, int cout);
 /* The per-core L2 cache in bytes (src/kernels/gemm.c; 512 KiB where the system does not say). */
 int64_t en_l2_bytes(void);
+/* A tensor of more bytes than this many L2s is taken to live in memory rather than in the caches:
+ * the depthwise convs write such an output with non-temporal stores (depthwise_row.h), and the
+ * GEMM prefetches such an input a row block ahead (gemm.c). */
+#define EN_MEMORY_L2S 8
 /* w (cout, cin) -> packed */
 void en_gemm_pack(float *packed, const float *w, int cin, int cout);
 /* w (cout, cin) packed as the weights of the GEMM out (rows, cin) = in (rows, cout) . w, i.e.
@@ -150,7 +154,7 @@ void en_small_task_avx2(float *out, const float *img, const float *w, const floa
                         const en_conv_desc *d, int i, float *pool, const float *next);
 /* Depthwise outputs of more bytes per image than this are written to memory with
  * non-temporal stores (src/kernels/depthwise_row.h, stream_output); 0, the default:
- * EN_DW_STREAM_L2 (8) per-core L2 caches. Tests set 1 to reach that path with small tensors. */
+ * EN_MEMORY_L2S per-core L2 caches. Tests set 1 to reach that path with small tensors. */
 extern int64_t en_dw_stream_least;
 /* One output row, channel blocks [i0, i1) of EN_LANES channels (the last block of C > EN_LANES
  * channels, when partial, covers channels C - EN_LANES .. C - 1 and writes only its new ones) */
