@@ -4,7 +4,9 @@
  * gives the median and the minimum. The median is what comparisons use (the minimum shows
  * what a quiet machine can reach); --json adds every run's time in run order (runs_ms) for
  * statistics of one's own. The last line of the text output always ends with "median X ms",
- * so scripts can take it with `tail -n 1`. */
+ * so scripts can take it with `tail -n 1`. With two threads or more it also gives the round
+ * trip of a cache line between two threads (effnet_thread_handoff_ns), measured after the
+ * timed runs: what each hand-over of data between the cores costs at that moment. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +28,7 @@ typedef struct bench_result {
   double median_s, min_s, total_s; /* per batch; total over the timed runs */
   double *run_s;                   /* each timed run, in run order (owned) */
   effnet_profile profile;
+  double handoff_ns; /* effnet_thread_handoff_ns() after the runs; NAN with one thread */
 } bench_result;
 
 static const char usage_line[] =
@@ -258,6 +261,10 @@ static void print_text(const char *name, const char *source, int n, int h, int w
                    "  runs layer by layer on the whole team, not as image lanes)"
                  : "");
   printf("peak RSS: %.1f MiB\n", peak_rss_mib());
+  if (!isnan(r->handoff_ns))
+    printf("thread hand-off: %.0f ns (a cache line's round trip between two threads; where the "
+           "CPUs sit on two dies, several times that of one)\n",
+           r->handoff_ns);
   printf("  %-8s %10s %10s %10s %9s\n", "", "ms/batch", "ms/image", "images/s", "GFLOP/s");
   const char *label[2] = {"min", "median"};
   double t[2] = {r->min_s, r->median_s};
@@ -301,6 +308,8 @@ static void print_json(const char *name, int random, int n, int h, int w, int th
          name, random ? "random" : "file", n, threads, h, w, (long long)macs * n, (long long)macs, runs, warmup,
          1e3 * r->median_s, 1e3 * r->min_s, n / r->median_s, flops / r->median_s / 1e9,
          peak_rss_mib() * 1024.0, effnet_kernel_isa(), effnet_dense_kernel_isa());
+  if (isnan(r->handoff_ns)) printf(", \"handoff_ns\": null");
+  else printf(", \"handoff_ns\": %.1f", r->handoff_ns);
   printf(", \"runs_ms\": [");
   for (long i = 0; i < runs; i++) printf("%s%.6f", i ? ", " : "", 1e3 * r->run_s[i]);
   printf("]");
@@ -373,6 +382,7 @@ int cli_bench(int argc, char **argv) {
 
   rc = time_runs(m, x, (int)batch, (int)h, (int)w, logits, warmup, runs, a.profile, &res);
   if (rc) goto done;
+  res.handoff_ns = shown_threads >= 2 ? effnet_thread_handoff_ns() : NAN;
   const char *name = spec->name;
   if (a.json)
     print_json(name, !a.weights, (int)batch, (int)h, (int)w, shown_threads, info.macs, warmup,

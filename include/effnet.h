@@ -246,6 +246,15 @@ const char *effnet_kernel_isa(void);
  * last bits only). */
 const char *effnet_dense_kernel_isa(void);
 
+/* The round trip of a cache line between two of effnet's (OpenMP) threads, in nanoseconds: the
+ * median of 15 batches of 2000, a few milliseconds in all. It is what every hand-over of data
+ * between the cores costs in a multi-threaded run, and it can change while a program runs: on a
+ * 2-vCPU cloud VM (AMD Zen 4) it was 55-80 ns while the vCPUs sat on one die and 310-360 ns while
+ * they sat on two, and B0 on two threads then took 1.6x as long. 0 where the process has one CPU
+ * or its team one thread; the mean so far, or -1 with none, where a round trip stalled past one
+ * second (the other thread descheduled). */
+double effnet_thread_handoff_ns(void);
+
 /* Name of the OpenBLAS kernel set in use ("SkylakeX", "Haswell", "Prescott", ...). */
 const char *effnet_blas_core(void);
 /* NULL when the kernels suit this CPU; otherwise the OPENBLAS_CORETYPE value that would be

@@ -392,6 +392,14 @@ def measure(effnet, files, row, threads, runs, warmup, engine):
     return d
 
 
+def fmt_handoff(effnet_runs):
+    """The hand-off times of a row's effnet processes: median (range), or - with one thread."""
+    ns = [d["handoff_ns"] for d in effnet_runs if d.get("handoff_ns") is not None]
+    if not ns:
+        return "-"
+    return "%.0f (%.0f-%.0f)" % (statistics.median(ns), min(ns), max(ns))
+
+
 def fmt_ms(ms, batch):
     return "%.1f" % ms if batch == 1 else "%.1f (%.2f/img)" % (ms, ms / batch)
 
@@ -483,9 +491,10 @@ def main():
                     for engine in order:
                         d = measure(args.effnet, files, row, t, runs, warmup, engine)
                         results.setdefault((row[0], t, engine), []).append(d)
-                        log("repeat %d/%d %s %dT %-6s median %.2f ms, RSS %.0f MiB" % (
+                        handoff = d.get("handoff_ns")
+                        log("repeat %d/%d %s %dT %-6s median %.2f ms, RSS %.0f MiB%s" % (
                             rep + 1, args.repeats, row[0], t, engine, d["median_ms"],
-                            d["rss_mib"]))
+                            d["rss_mib"], ", hand-off %.0f ns" % handoff if handoff else ""))
         profiles = {}
         for row in rows:
             for t in thread_counts:
@@ -557,14 +566,18 @@ def render(rows, thread_counts, results, checks, args, started, versions, ort_ba
                  "and range (the spread is this machine's noise); peak RSS (VmHWM) of "
                  "the process (max over repeats). ORT: intra_op_num_threads=T, inter_op 1, "
                  "sequential, graph optimisation ALL. ORT's process includes the Python "
-                 "interpreter and NumPy: %.0f MiB after `import numpy, onnxruntime` alone."
+                 "interpreter and NumPy: %.0f MiB after `import numpy, onnxruntime` alone. "
+                 "hand-off: the round trip of a cache line between two threads, measured by "
+                 "each effnet process after its runs (`effnet_thread_handoff_ns`; median and "
+                 "range over the row's processes): tens of ns where the CPUs share a die, "
+                 "several times that where they do not, and multi-thread rows then slow down."
                  % (args.repeats, ort_base_rss))
     if args.note:
         lines.append("- %s" % args.note)
     lines.append("")
     lines.append("| row | threads | ORT ms | effnet ms | effnet / ORT | paired | ORT GFLOP/s | "
-                 "effnet GFLOP/s | ORT RSS MiB | effnet RSS MiB |")
-    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+                 "effnet GFLOP/s | ORT RSS MiB | effnet RSS MiB | hand-off ns |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         rid, tv_name, res, batch = row[:4]
         label = "%s %d, batch %d" % (tv_name.replace("efficientnet_", "").upper(), res, batch)
@@ -576,11 +589,11 @@ def render(rows, thread_counts, results, checks, args, started, versions, ort_ba
             pairs = [x["median_ms"] / y["median_ms"] for x, y in zip(e, o)]
             macs = e[0]["macs"]  # per batch, from effnet_spec_describe
             lines.append("| %s | %d | %s | %s | %.2f | %.2f (%.2f-%.2f) | %.1f | %.1f | %.0f "
-                         "| %.0f |" % (
+                         "| %.0f | %s |" % (
                 label, t, fmt_ms(om, batch), fmt_ms(em, batch), em / om,
                 statistics.median(pairs), min(pairs), max(pairs),
                 2e-6 * macs / om, 2e-6 * macs / em,
-                max(d["rss_mib"] for d in o), max(d["rss_mib"] for d in e)))
+                max(d["rss_mib"] for d in o), max(d["rss_mib"] for d in e), fmt_handoff(e)))
     lines.append("")
     lines.append("Logits for the same input (1 thread):")
     for tv_name, eff_ort, eff_64, ort_64, same in checks:

@@ -67,7 +67,7 @@ check_json() {
 import json, sys
 d = json.load(open(sys.argv[1]))
 keys = ["model", "batch", "threads", "h", "w", "macs", "runs", "median_ms", "min_ms",
-        "images_per_s", "gflops", "peak_rss_kib", "isa", "dense_isa", "runs_ms"]
+        "images_per_s", "gflops", "peak_rss_kib", "isa", "dense_isa", "runs_ms", "handoff_ns"]
 missing = [k for k in keys if k not in d]
 assert not missing, "missing keys %s" % missing
 assert d["batch"] == 2 and d["h"] == 64 and d["w"] == 64 and d["runs"] == 2, d
@@ -75,6 +75,11 @@ assert d["macs"] == 2 * d["macs_per_image"] > 0, d
 assert d["isa"] in ("avx512", "avx2", "portable"), d
 # the dense kernels' set is the same or, on AVX-512 CPUs that split 512-bit operations, AVX2
 assert d["dense_isa"] == d["isa"] or (d["isa"], d["dense_isa"]) == ("avx512", "avx2"), d
+# the threads' hand-off: a round trip in ns with two threads or more (0: one CPU; -1: stalled),
+# null with one
+h = d["handoff_ns"]
+assert (h is None) == (d["threads"] < 2), d
+assert h is None or h > 0 or h in (0, -1), d
 # the summary is the statistics of the reported runs (no time is compared with a bound)
 t = d["runs_ms"]
 assert len(t) == d["runs"] and all(v > 0 for v in t), d
@@ -111,6 +116,21 @@ check_json "--json" 0
 # shellcheck disable=SC2086
 "$effnet" bench $tiny --batch 2 --json --profile >"$tmp/out" 2>"$tmp/err" || bad "--json --profile: exit $?"
 check_json "--json --profile" 1
+
+# the threads' hand-off: a line with two threads, none with one; a process confined to one CPU
+# gets 0 at once (the pair would take turns on it)
+# shellcheck disable=SC2086
+"$effnet" bench $tiny --threads 2 >"$tmp/out" 2>&1 && grep -q "^thread hand-off: [0-9]* ns" "$tmp/out" \
+  && ok || bad "--threads 2: no hand-off line: $(cat "$tmp/out")"
+# shellcheck disable=SC2086
+"$effnet" bench $tiny --threads 1 >"$tmp/out" 2>&1 && ! grep -q "hand-off" "$tmp/out" \
+  && ok || bad "--threads 1: a hand-off line: $(cat "$tmp/out")"
+if command -v taskset >/dev/null 2>&1; then
+  # shellcheck disable=SC2086
+  h=$(taskset -c 0 "$effnet" bench $tiny --threads 2 --json |
+    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["handoff_ns"])')
+  [ "$h" = "0.0" ] && ok || bad "one CPU, two threads: hand-off '$h', expected 0.0"
+fi
 
 # the kernels' instruction set is reported, and EFFNET_ISA narrows it (the dense kernels' too)
 json_isa() { /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["isa"])'; }
