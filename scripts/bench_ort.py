@@ -114,10 +114,23 @@ def child_ort(args):
         t0 = time.perf_counter()
         sess.run(None, {name: x})
         times.append(time.perf_counter() - t0)
+    rss_kib = 1024.0 * vm_hwm_mib()  # before libeffnet is loaded for the hand-off
     print(json.dumps({"median_ms": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times),
-                      "runs": args.runs, "version": ort.__version__,
-                      "peak_rss_kib": 1024.0 * vm_hwm_mib()}))
+                      "runs": args.runs, "version": ort.__version__, "peak_rss_kib": rss_kib,
+                      "handoff_ns": handoff_ns(args.handoff_lib, args.threads)}))
     return 0
+
+
+def handoff_ns(lib, threads):
+    """effnet_thread_handoff_ns() from libeffnet.so in this (ORT's) process after its runs, as
+    effnet's processes report it: the machine's state next to ORT's timings (None with one
+    thread or without the library)."""
+    if threads < 2 or not lib or not os.path.exists(lib):
+        return None
+    import ctypes
+    f = ctypes.CDLL(lib).effnet_thread_handoff_ns
+    f.restype = ctypes.c_double
+    return f()
 
 
 def ort_part(node_name):
@@ -375,10 +388,11 @@ def measure(effnet, files, row, threads, runs, warmup, engine):
     rid, tv_name, res, batch = row[:4]
     f = files[tv_name]
     if engine == "ort":
+        lib = os.path.join(os.path.dirname(os.path.abspath(effnet)), "libeffnet.so")
         out = run_child([sys.executable, __file__, "--child-ort", f["onnx"][batch],
                               "--threads", str(threads), "--batch", str(batch), "--h", str(res),
-                              "--w", str(res), "--runs", str(runs), "--warmup", str(warmup)],
-                             env=ort_env())
+                              "--w", str(res), "--runs", str(runs), "--warmup", str(warmup),
+                              "--handoff-lib", lib], env=ort_env())
     else:
         out = run_child([effnet, "bench", "--weights", f["safetensors"], "--batch",
                               str(batch), "--threads", str(threads), "--size", str(res),
@@ -392,12 +406,24 @@ def measure(effnet, files, row, threads, runs, warmup, engine):
     return d
 
 
-def fmt_handoff(effnet_runs):
-    """The hand-off times of a row's effnet processes: median (range), or - with one thread."""
-    ns = [d["handoff_ns"] for d in effnet_runs if d.get("handoff_ns") is not None]
+def fmt_handoff(runs):
+    """The hand-off times of a row's processes of one engine: median (range), or -."""
+    ns = [d["handoff_ns"] for d in runs if d.get("handoff_ns") is not None]
     if not ns:
         return "-"
     return "%.0f (%.0f-%.0f)" % (statistics.median(ns), min(ns), max(ns))
+
+
+def same_phase(effnet_runs, ort_runs):
+    """The paired ratios of the repeats whose two processes saw hand-offs within a factor of
+    two of each other (the machine in the same state for both): median (count), or -."""
+    ratios = [e["median_ms"] / o["median_ms"] for e, o in zip(effnet_runs, ort_runs)
+              if (e.get("handoff_ns") or 0) > 0 and (o.get("handoff_ns") or 0) > 0
+              and max(e["handoff_ns"], o["handoff_ns"]) < 2 * min(e["handoff_ns"],
+                                                                  o["handoff_ns"])]
+    if not ratios:
+        return "-"
+    return "%.2f (%d of %d)" % (statistics.median(ratios), len(ratios), len(effnet_runs))
 
 
 def fmt_ms(ms, batch):
@@ -429,6 +455,7 @@ def main():
     ap.add_argument("--w", type=int, default=224, help=argparse.SUPPRESS)
     ap.add_argument("--input", help=argparse.SUPPRESS)
     ap.add_argument("--output", help=argparse.SUPPRESS)
+    ap.add_argument("--handoff-lib", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.child_ort or args.child_ort_stages:
@@ -568,16 +595,20 @@ def render(rows, thread_counts, results, checks, args, started, versions, ort_ba
                  "sequential, graph optimisation ALL. ORT's process includes the Python "
                  "interpreter and NumPy: %.0f MiB after `import numpy, onnxruntime` alone. "
                  "hand-off: the round trip of a cache line between two threads, measured by "
-                 "each effnet process after its runs (`effnet_thread_handoff_ns`; median and "
-                 "range over the row's processes): tens of ns where the CPUs share a die, "
-                 "several times that where they do not, and multi-thread rows then slow down."
+                 "each process after its runs (`effnet_thread_handoff_ns`, in ORT's process "
+                 "from libeffnet.so; median and range over the row's processes): tens of ns "
+                 "where the CPUs share a die, several times that where they do not, and "
+                 "multi-thread rows then slow down; paired, same phase: the paired ratios of "
+                 "the repeats whose two hand-offs lie within a factor of two, their median "
+                 "and count."
                  % (args.repeats, ort_base_rss))
     if args.note:
         lines.append("- %s" % args.note)
     lines.append("")
     lines.append("| row | threads | ORT ms | effnet ms | effnet / ORT | paired | ORT GFLOP/s | "
-                 "effnet GFLOP/s | ORT RSS MiB | effnet RSS MiB | hand-off ns |")
-    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+                 "effnet GFLOP/s | ORT RSS MiB | effnet RSS MiB | hand-off ns effnet; ORT | "
+                 "paired, same phase |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         rid, tv_name, res, batch = row[:4]
         label = "%s %d, batch %d" % (tv_name.replace("efficientnet_", "").upper(), res, batch)
@@ -589,11 +620,12 @@ def render(rows, thread_counts, results, checks, args, started, versions, ort_ba
             pairs = [x["median_ms"] / y["median_ms"] for x, y in zip(e, o)]
             macs = e[0]["macs"]  # per batch, from effnet_spec_describe
             lines.append("| %s | %d | %s | %s | %.2f | %.2f (%.2f-%.2f) | %.1f | %.1f | %.0f "
-                         "| %.0f | %s |" % (
+                         "| %.0f | %s; %s | %s |" % (
                 label, t, fmt_ms(om, batch), fmt_ms(em, batch), em / om,
                 statistics.median(pairs), min(pairs), max(pairs),
                 2e-6 * macs / om, 2e-6 * macs / em,
-                max(d["rss_mib"] for d in o), max(d["rss_mib"] for d in e), fmt_handoff(e)))
+                max(d["rss_mib"] for d in o), max(d["rss_mib"] for d in e), fmt_handoff(e),
+                fmt_handoff(o), same_phase(e, o)))
     lines.append("")
     lines.append("Logits for the same input (1 thread):")
     for tv_name, eff_ort, eff_64, ort_64, same in checks:
