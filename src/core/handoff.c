@@ -1,10 +1,10 @@
 /* effnet_thread_handoff_ns (effnet.h): two OpenMP threads pass a cache line back and forth.
  *
  * Why: on the 2-vCPU Zen 4 VM of sessions 11-14 the two vCPUs sometimes sat on one die and
- * sometimes on two, for minutes at a time. In the two-die phases every layer's hand-over of
- * activations between the cores crossed dies, and B0 on two threads took 8.4-8.8 ms instead of
- * 5.2-5.6 (one thread kept its speed). A table of two-thread timings is only readable next to
- * this number; `effnet bench` prints it, and scripts/bench_ort.py puts it in its tables. */
+ * sometimes on two, for seconds to minutes at a time. In the two-die phases B0 on two threads
+ * took 8.0-8.8 ms instead of 5.1-5.6, ONNX Runtime as much longer, while one thread kept its
+ * speed on either vCPU. A table of two-thread timings is only readable next to this number;
+ * `effnet bench` prints it, and scripts/bench_ort.py puts it in its tables. */
 #include <omp.h>
 #include <stdlib.h>
 #include <time.h>
