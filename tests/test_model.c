@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "infer/infer.h"
 #include "io/safetensors.h"
 #include "model/model.h"
 #include "testutil.h"
@@ -207,6 +208,67 @@ static void test_image_lanes(void) {
   CHECK(calls > 0);
   effnet_model_free(m);
   free(x);
+}
+
+/* en_plan_place (infer.h) at its least capacity, pixels * c + c + 32 floats: the tensor stays
+ * inside the buffer and 64-byte aligned, for any row and channel count. */
+static void test_placement_bounds(void) {
+  static float buf[(1 << 16) + 64] __attribute__((aligned(64)));
+  unsigned seed = 3;
+  int bad = 0;
+  for (int i = 0; i < 100000; i++) {
+    seed = seed * 1103515245u + 12345u;
+    int c = 1 + (int)((seed >> 8) % 3000);
+    seed = seed * 1103515245u + 12345u;
+    int64_t most = ((1 << 16) - c - 32) / c, pixels = 1 + (int64_t)((seed >> 8) % (unsigned)most);
+    size_t cap = (size_t)(pixels * c + c + 32);
+    float *at = en_plan_place(buf, cap, pixels, c);
+    bad += at < buf || at + pixels * c > buf + cap || (uintptr_t)at % 64 != 0;
+  }
+  CHECK_EQ_INT(bad, 0);
+}
+
+typedef struct placed {
+  const effnet_model *m;
+  int bad, seen;
+} placed;
+
+/* Whether a tensor lies inside the plan buffer that holds its start, 64-byte aligned. */
+static void placement_hook(void *user, const char *name, const float *data, int n, int h, int w,
+                           int c) {
+  placed *pl = user;
+  const en_plan *p = &pl->m->plan;
+  const float *bufs[] = {p->ping, p->pong, p->expanded, p->dw};
+  size_t caps[] = {p->ping_cap, p->ping_cap, p->expanded_cap, p->dw_cap};
+  int inside = 0;
+  for (int i = 0; i < 4; i++)
+    if (data >= bufs[i] && data < bufs[i] + caps[i])
+      inside = data + (size_t)n * h * w * c <= bufs[i] + caps[i];
+  pl->bad += !inside || (uintptr_t)data % 64 != 0;
+  pl->seen++;
+  (void)name;
+}
+
+/* Every emitted tensor (stem, stage outputs, head) inside its buffer in the batch path, for
+ * odd and even sides, one to three images, one and two threads. */
+static void test_placement_in_plan(void) {
+  effnet_model *m = tiny(EFFNET_FAMILY_B, 5, 4);
+  int shapes[][3] = {{1, 45, 31}, {2, 32, 32}, {3, 17, 60}, {1, 1, 1}, {1, 64, 9}};
+  placed pl = {m, 0, 0};
+  float logits[15];
+  effnet_model_set_feature_hook(m, placement_hook, &pl);
+  for (int threads = 1; threads <= 2; threads++) {
+    CHECK(effnet_model_set_threads(m, threads) == EFFNET_OK);
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+      float *x = random_input(shapes[i][0], shapes[i][1], shapes[i][2], 5 + (unsigned)i);
+      CHECK(effnet_model_forward(m, x, shapes[i][0], shapes[i][1], shapes[i][2], logits) ==
+            EFFNET_OK);
+      free(x);
+    }
+  }
+  CHECK(pl.seen > 20);
+  CHECK_EQ_INT(pl.bad, 0);
+  effnet_model_free(m);
 }
 
 /* On one thread a batch is split (en_split_block): each image through the early blocks alone,
@@ -442,6 +504,8 @@ int main(void) {
   test_round_trips();
   test_invariances();
   test_image_lanes();
+  test_placement_bounds();
+  test_placement_in_plan();
   test_batch_split();
   test_profile();
   test_stem_fusion();

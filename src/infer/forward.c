@@ -83,11 +83,12 @@ static int gate_on_activations(const en_block *b, int64_t hw) {
   return hw * b->mid_ch <= (int64_t)en_gemm_packed_floats(b->mid_ch, b->out_ch);
 }
 
+/* dw: the block's depthwise output (in the plan's dw buffer). */
 static void squeeze_excite(const en_forward_args *a, const en_block *b,
-                           const en_folded_block *f, int64_t hw) {
+                           const en_folded_block *f, float *dw, int64_t hw) {
   en_plan *p = a->plan;
   if (gate_on_activations(b, hw))
-    a->kernels->se(p->dw, p->pool, f->se_w1, f->se_b1, f->se_w2t, f->se_b2, p->n, hw, b->mid_ch,
+    a->kernels->se(dw, p->pool, f->se_w1, f->se_b1, f->se_w2t, f->se_b2, p->n, hw, b->mid_ch,
                    b->se_ch, a->arch->act, p->se_scratch);
   else
     a->kernels->se_gate(p->gate, p->pool, f->se_w1, f->se_b1, f->se_w2t, f->se_b2, p->n, hw,
@@ -96,11 +97,11 @@ static void squeeze_excite(const en_forward_args *a, const en_block *b,
 
 /* The projection 1x1 conv, the skip connection fused into the GEMM's epilogue. */
 static void project(const en_forward_args *a, const en_block *b, const en_folded_block *f,
-                    const float *residual, float *out, int64_t hw) {
+                    const float *dw, const float *residual, float *out, int64_t hw) {
   const en_kernels *k = a->kernels;
   en_plan *p = a->plan;
   if (!f->se_w1 || gate_on_activations(b, hw)) {
-    k->gemm(out, p->dw, f->project_w, f->project_b, residual, p->n * hw, b->mid_ch, b->out_ch,
+    k->gemm(out, dw, f->project_w, f->project_b, residual, p->n * hw, b->mid_ch, b->out_ch,
             EN_ACT_NONE);
     return;
   }
@@ -108,23 +109,25 @@ static void project(const en_forward_args *a, const en_block *b, const en_folded
     int64_t in_at = i * hw * b->mid_ch, out_at = i * hw * b->out_ch;
     en_gemm_pack_scaled(p->gated_w, f->project_w, p->gate + (int64_t)i * b->mid_ch, b->mid_ch,
                         b->out_ch);
-    k->gemm(out + out_at, p->dw + in_at, p->gated_w, f->project_b,
+    k->gemm(out + out_at, dw + in_at, p->gated_w, f->project_b,
             residual ? residual + out_at : NULL, hw, b->mid_ch, b->out_ch, EN_ACT_NONE);
   }
 }
 
-/* The rest of a block (input x, depthwise d) after its depthwise conv, whose output and SE
- * pooling sums are in the plan's dw and pool: [SE gate] -> project 1x1 [+ identity]. */
+/* The rest of a block (input x, depthwise d) after its depthwise conv, whose output is dw and
+ * whose SE pooling sums are in the plan's pool: [SE gate] -> project 1x1 [+ identity], into
+ * the buffer `out` (the plan's ping or pong). */
 static fmap block_back(const en_forward_args *a, const en_block *b, const en_folded_block *f,
-                       fmap x, float *out, const en_conv_desc *d) {
+                       fmap x, float *dw, float *out, const en_conv_desc *d) {
   en_plan *p = a->plan;
   int64_t hw = (int64_t)d->oh * d->ow;
   int part = b->stage + 1;
+  out = en_plan_place(out, p->ping_cap, p->n * hw, b->out_ch);
   if (f->se_w1)
     TIMED(a, part, EFFNET_OP_SE, (int64_t)p->n * 2 * b->mid_ch * b->se_ch,
-          squeeze_excite(a, b, f, hw));
+          squeeze_excite(a, b, f, dw, hw));
   TIMED(a, part, EFFNET_OP_POINTWISE, p->n * hw * b->mid_ch * b->out_ch,
-        project(a, b, f, b->has_skip ? x.data : NULL, out, hw));
+        project(a, b, f, dw, b->has_skip ? x.data : NULL, out, hw));
   fmap y = {out, d->oh, d->ow, b->out_ch};
   return y;
 }
@@ -137,34 +140,37 @@ static fmap run_block(const en_forward_args *a, const en_block *b, const en_fold
   en_plan *p = a->plan;
   en_act act = a->arch->act;
   int64_t in_rows = (int64_t)p->n * x.h * x.w;
-  fmap e = {p->expanded, x.h, x.w, b->mid_ch};
+  fmap e = {en_plan_place(p->expanded, p->expanded_cap, in_rows, b->mid_ch), x.h, x.w,
+            b->mid_ch};
   en_conv_desc d = conv_desc(a, f->expand_w ? &e : &x, b->mid_ch, b->kernel, b->stride, act);
   int64_t hw = (int64_t)d.oh * d.ow;
   int part = b->stage + 1;
   float *pool = f->se_w1 ? p->pool : NULL;
+  float *dw = en_plan_place(p->dw, p->dw_cap, p->n * hw, b->mid_ch);
   if (f->expand_w && en_fuse_front(b, p->n, x.h, x.w)) {
     int64_t macs = in_rows * b->in_ch * b->mid_ch + p->n * hw * b->mid_ch * b->kernel * b->kernel;
     TIMED(a, part, EFFNET_OP_FUSED, macs,
-          k->expand_depthwise(p->dw, pool, x.data, b->in_ch, f->expand_w, f->expand_b, f->dw_w,
+          k->expand_depthwise(dw, pool, x.data, b->in_ch, f->expand_w, f->expand_b, f->dw_w,
                               f->dw_b, &d, p->expanded, p->ring));
   } else {
     if (f->expand_w)
       TIMED(a, part, EFFNET_OP_POINTWISE, in_rows * b->in_ch * b->mid_ch,
-            k->gemm(p->expanded, x.data, f->expand_w, f->expand_b, NULL, in_rows, b->in_ch,
+            k->gemm(e.data, x.data, f->expand_w, f->expand_b, NULL, in_rows, b->in_ch,
                     b->mid_ch, act));
     TIMED(a, part, EFFNET_OP_DEPTHWISE, p->n * hw * b->mid_ch * b->kernel * b->kernel,
-          k->depthwise(p->dw, f->expand_w ? p->expanded : x.data, f->dw_w, f->dw_b, &d, pool));
+          k->depthwise(dw, f->expand_w ? e.data : x.data, f->dw_w, f->dw_b, &d, pool));
   }
-  return block_back(a, b, f, x, out, &d);
+  return block_back(a, b, f, x, dw, out, &d);
 }
 
-/* Blocks [from, end) from x, alternating between the plan's ping and pong. */
+/* Blocks [from, end) from x, alternating between the plan's ping and pong (x in ping: before
+ * pong, which follows it in the arena). */
 static fmap blocks(const en_forward_args *a, fmap x, int from, int end) {
   const en_arch *arch = a->arch;
   en_plan *p = a->plan;
   for (int i = from; i < end; i++) {
     const en_block *b = &arch->blocks[i];
-    float *out = x.data == p->ping ? p->pong : p->ping;
+    float *out = x.data < p->pong ? p->pong : p->ping;
     x = run_block(a, b, &a->weights->blocks[i], x, out);
     if (i + 1 == arch->num_blocks || arch->blocks[i + 1].stage != b->stage) {
       char name[32];
@@ -190,27 +196,30 @@ static fmap stem_and_first(const en_forward_args *a, fmap img, const en_conv_des
   en_conv_desc d = conv_desc(a, &x, b->mid_ch, b->kernel, b->stride, a->arch->act);
   int64_t macs = (int64_t)p->n * sd->oh * sd->ow * sd->cout * 27 +
                  (int64_t)p->n * d.oh * d.ow * b->mid_ch * b->kernel * b->kernel;
+  float *dw = en_plan_place(p->dw, p->dw_cap, (int64_t)p->n * d.oh * d.ow, b->mid_ch);
   TIMED(a, PART_STEM, EFFNET_OP_STEM_DW, macs,
-        a->kernels->stem_depthwise(p->dw, f->se_w1 ? p->pool : NULL, img.data,
+        a->kernels->stem_depthwise(dw, f->se_w1 ? p->pool : NULL, img.data,
                                    a->weights->stem_w, a->weights->stem_b, sd, f->dw_w, f->dw_b,
                                    &d, x.data, p->ring));
-  return block_back(a, b, f, x, p->ping, &d);
+  return block_back(a, b, f, x, dw, p->ping, &d);
 }
 
 /* The stem and blocks [0, end): returns the last output (in the plan's ping or pong). */
 static fmap front(const en_forward_args *a, const float *input, int end) {
   const en_arch *arch = a->arch;
   en_plan *p = a->plan;
-  fmap img = {p->ping, p->h, p->w, 3};
+  fmap img = {en_plan_place(p->ping, p->ping_cap, (int64_t)p->n * p->h * p->w, 3), p->h, p->w,
+              3};
   TIMED(a, PART_STEM, EFFNET_OP_LAYOUT, 0, to_nhwc(img.data, input, p->n, p->h, p->w));
   en_conv_desc d = conv_desc(a, &img, arch->stem_ch, 3, 2, arch->act);
-  fmap x = {p->pong, d.oh, d.ow, arch->stem_ch};
+  fmap x = {en_plan_place(p->pong, p->ping_cap, (int64_t)p->n * d.oh * d.ow, arch->stem_ch),
+            d.oh, d.ow, arch->stem_ch};
   if (end > 0 && !a->hook && en_fuse_stem(arch)) {
     x = stem_and_first(a, img, &d, x); /* no hook: nothing to emit */
     return blocks(a, x, 1, end);
   }
   TIMED(a, PART_STEM, EFFNET_OP_STEM, (int64_t)p->n * d.oh * d.ow * arch->stem_ch * 27,
-        stem(a, &d, img.data, p->pong));
+        stem(a, &d, img.data, x.data));
   emit(a, "stem", &x);
   return blocks(a, x, 0, end);
 }
@@ -223,10 +232,11 @@ static void back(const en_forward_args *a, fmap x, int from, float *logits) {
   en_plan *p = a->plan;
   x = blocks(a, x, from, arch->num_blocks);
   int64_t rows = (int64_t)p->n * x.h * x.w;
+  fmap head = {en_plan_place(p->expanded, p->expanded_cap, rows, arch->head_ch), x.h, x.w,
+               arch->head_ch};
   TIMED(a, PART_HEAD, EFFNET_OP_POINTWISE, rows * x.c * arch->head_ch,
-        k->gemm(p->expanded, x.data, f->head_w, f->head_b, NULL, rows, x.c, arch->head_ch,
+        k->gemm(head.data, x.data, f->head_w, f->head_b, NULL, rows, x.c, arch->head_ch,
                 arch->act));
-  fmap head = {p->expanded, x.h, x.w, arch->head_ch};
   emit(a, "head", &head);
   TIMED(a, PART_HEAD, EFFNET_OP_POOL, 0,
         k->pool(p->pool, head.data, p->n, (int64_t)x.h * x.w, arch->head_ch));

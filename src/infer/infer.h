@@ -59,7 +59,19 @@ typedef struct en_plan {
   float *gate;    /* (n, mid) squeeze-excite gates */
   float *gated_w; /* one block's packed projection weights times one image's gate */
   float *ring;    /* fused expand + depthwise: per-thread rings of expanded rows */
+  /* floats in ping (and pong), expanded and dw: each tensor written there is centred on the
+   * buffer's middle (en_plan_place) */
+  size_t ping_cap, expanded_cap, dw_cap;
 } en_plan;
+
+/* Where a tensor of `pixels` rows of c floats starts in a buffer of cap floats: its row
+ * pixels / 2 on the buffer's middle (within 16 floats: the start stays 64-byte aligned), so
+ * that with two threads, which take the first and the second half of a tensor's rows (the
+ * GEMM's row blocks, the depthwise conv's and the fused kernels' row bands), each thread
+ * writes the same half of the buffer whatever the tensor: a line that one thread wrote last is
+ * not taken over by the other (on CPUs whose cores sit on two dies, a line moving between them
+ * costs several times a miss to L3). cap must be at least pixels * c + c + 32. */
+float *en_plan_place(float *buf, size_t cap, int64_t pixels, int c);
 
 /* Arena size in floats for an input shape; EFFNET_E_LIMIT when it exceeds max_bytes. */
 effnet_status en_plan_size(const en_arch *arch, int n, int h, int w, int threads,

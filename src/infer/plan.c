@@ -1,7 +1,9 @@
 /* Activation arena: two ping-pong buffers for block inputs/outputs, one for the expanded
  * tensor, one for the depthwise output, plus small SE/pool/im2col areas. Sizes are the maxima
  * over the network for the given input shape, computed with overflow checks before any
- * allocation. */
+ * allocation. The activation buffers (ping, pong, expanded, dw) hold each tensor centred on
+ * their middle (en_plan_place, infer.h), and so take a few floats more than their largest. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +12,7 @@
 
 typedef struct plan_sizes {
   size_t ping, expanded, dw, pool, se, im2col, gate, gated_w, ring;
+  size_t channels; /* the most channels of any tensor (en_plan_place's margin) */
 } plan_sizes;
 
 /* Fused when the expanded tensor is too big to stay in cache between the two passes (512 KB
@@ -114,6 +117,8 @@ static int measure(const en_arch *a, int n, int h, int w, int threads, plan_size
   keep_max(&s->ping, t);
   if (!mul4(n, H, W, a->stem_ch, &t)) return 0;
   keep_max(&s->ping, t);
+  keep_max(&s->channels, (size_t)a->stem_ch);
+  keep_max(&s->channels, (size_t)a->head_ch);
   if (!mul4(H, W, 27, 1, &s->im2col)) return 0;
   if (en_fuse_stem(a)) { /* the stem's rings (padding bounded as for the blocks' below) */
     const en_block *b = &a->blocks[0];
@@ -143,6 +148,8 @@ static int measure(const en_arch *a, int n, int h, int w, int threads, plan_size
     if (!mul4(n, H, W, b->out_ch, &t)) return 0;
     keep_max(&s->ping, t);
     keep_max(&s->pool, (size_t)n * b->mid_ch);
+    keep_max(&s->channels, (size_t)b->mid_ch);
+    keep_max(&s->channels, (size_t)b->out_ch);
     keep_max(&s->se, (size_t)b->se_ch + b->mid_ch);
     if (b->se_ch > 0) {
       keep_max(&s->gate, (size_t)n * b->mid_ch);
@@ -157,15 +164,37 @@ static int measure(const en_arch *a, int n, int h, int w, int threads, plan_size
 
 static size_t round16(size_t v) { return (v + 15) / 16 * 16; }
 
+/* A buffer for tensors of up to `floats` floats placed by en_plan_place: their margin added (0:
+ * the sizes overflow, which the total's limit then reports). */
+static size_t centred(size_t floats, size_t channels) {
+  size_t cap;
+  if (floats > SIZE_MAX / 2 || __builtin_add_overflow(round16(floats), round16(channels) + 32, &cap))
+    return 0;
+  return cap;
+}
+
+/* The arena's parts in its order (en_plan_prepare): 0 where one overflows. */
+static int parts_of(const plan_sizes *s, size_t parts[10]) {
+  size_t ping = centred(s->ping, s->channels), expanded = centred(s->expanded, s->channels);
+  size_t dw = centred(s->dw, s->channels);
+  size_t all[10] = {ping, ping, expanded, dw, s->pool, s->se, s->im2col, s->gate, s->gated_w, s->ring};
+  memcpy(parts, all, sizeof all);
+  return ping && expanded && dw;
+}
+
+float *en_plan_place(float *buf, size_t cap, int64_t pixels, int c) {
+  size_t middle = cap / 2 / 16 * 16, before = (size_t)(pixels / 2) * (size_t)c / 16 * 16;
+  return buf + middle - before;
+}
+
 effnet_status en_plan_size(const en_arch *a, int n, int h, int w, int threads,
                            size_t max_bytes, size_t *floats, effnet_error *err) {
   plan_sizes s;
   if (n < 1 || h < 1 || w < 1)
     return en_fail(err, EFFNET_E_SHAPE, "input shape (%d, 3, %d, %d) must be positive", n, h, w);
-  int ok = measure(a, n, h, w, threads, &s);
+  size_t parts[10];
+  int ok = measure(a, n, h, w, threads, &s) && parts_of(&s, parts);
   size_t total = 0;
-  size_t parts[] = {s.ping, s.ping,   s.expanded, s.dw,     s.pool,
-                    s.se,   s.im2col, s.gate,     s.gated_w, s.ring};
   for (size_t i = 0; ok && i < sizeof parts / sizeof parts[0]; i++)
     ok = !__builtin_add_overflow(total, round16(parts[i]), &total);
   if (!ok || total > max_bytes / sizeof(float))
@@ -192,12 +221,15 @@ effnet_status en_plan_prepare(en_plan *p, const en_arch *a, int n, int h, int w,
   float *cur = p->arena;
   float **slots[] = {&p->ping, &p->pong, &p->expanded, &p->dw, &p->pool, &p->se_scratch,
                      &p->im2col, &p->gate, &p->gated_w, &p->ring};
-  size_t sizes[] = {s.ping, s.ping,   s.expanded, s.dw,     s.pool,
-                    s.se,   s.im2col, s.gate,     s.gated_w, s.ring};
+  size_t sizes[10];
+  parts_of(&s, sizes);
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
     *slots[i] = cur;
     cur += round16(sizes[i]);
   }
+  p->ping_cap = sizes[0];
+  p->expanded_cap = sizes[2];
+  p->dw_cap = sizes[3];
   p->n = n;
   p->h = h;
   p->w = w;

@@ -745,6 +745,22 @@ static int64_t row_block_count(int64_t rows, int cin, int cout) {
   return rows > 0 ? (rows + per - 1) / per : 1;
 }
 
+/* A product split by rows alone: a multiple of `threads` row blocks, each thread taking an
+ * equal run of them in order (static), so that thread t writes the t-th part of the output's
+ * rows, as the GEMM before and after it and the depthwise conv's row bands do, in the same
+ * part of their buffers (en_plan_place, infer.h): no line changes owner between them. Against
+ * the guided schedule (a first run each, then whichever thread is free), B0 224 batch 1 on two
+ * threads, 4-variant process loops tagged by the hand-off, Zen 4 (with the fused kernel's bands
+ * and the centred tensors, mbconv.c): both vCPUs on one die 5.31 ms against 5.37, on two dies
+ * 7.51 against 8.30 (stages 1-3's 1x1 convs 0.45 against 0.71 ms). */
+static void rows_static(const gemm_job *g, block_fn run, int64_t row_blocks, int threads) {
+  row_blocks = (row_blocks + threads - 1) / threads * threads;
+  if (row_blocks > g->rows) row_blocks = g->rows;
+#pragma omp parallel for schedule(static)
+  for (int64_t rb = 0; rb < row_blocks; rb++)
+    run(g, g->rows * rb / row_blocks, g->rows * (rb + 1) / row_blocks, 0, g->panels);
+}
+
 /* The whole product, split over the OpenMP team. */
 static void gemm(float *out, const float *in, const float *packed, const float *bias,
                  const float *residual, int64_t rows, int cin, int cout, en_act act) {
@@ -784,15 +800,18 @@ static void gemm(float *out, const float *in, const float *packed, const float *
         splits = s;
         break;
       }
+  if (threads > 1 && splits == 1 && row_blocks > 1) { /* rows alone: see rows_static */
+    rows_static(&g, run, row_blocks, threads);
+    return;
+  }
   int64_t tasks = row_blocks * splits;
   if (threads == 1 || tasks == 1) { /* no parallel region for serial work */
     for (int64_t rb = 0; rb < row_blocks; rb++)
       run(&g, rows * rb / row_blocks, rows * (rb + 1) / row_blocks, 0, g.panels);
     return;
   }
-  /* guided: each thread first takes a contiguous run of tasks (the same rows as in the GEMM
-   * before and after, whose outputs and inputs then stay in its own caches), the rest going to
-   * whichever thread is free. Against dynamic (tasks dealt out one by one), B0 224 batch 1 on
+  /* panels split too (few rows), guided: each thread first takes a contiguous run of tasks,
+   * the rest going to whichever thread is free. Against dynamic (tasks dealt out one by one), B0 224 batch 1 on
    * two threads, process pairs alternated, Zen 4: 0.965-1.021 of the time (median 0.986) with
    * both vCPUs on one die, 0.951-0.985 (median 0.963) in the phases where they sit on two (a
    * cache line's round trip 310-360 ns instead of 55-80); batch 8 0.967-0.980, B3 0.99-1.00, B7

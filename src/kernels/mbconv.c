@@ -25,11 +25,12 @@
  * output panels (channel groups). With fewer images than threads an image must be shared:
  * channel groups recompute nothing and each reads only its part of the expand weights, where
  * row bands recompute the k - stride expanded rows each band shares with the one above. Groups
- * were faster even where they come out unequal (B0's 9-panel stage 2 in groups of 5 and 4):
- * at batch 1 on two threads the whole B0 ran 8-25 % and B3 27 % faster with groups than with
- * bands (same process, alternating runs); groups for every shape 1-2 % faster again than
- * groups only where they waste less than the bands' recomputation. Bands remain for images with
- * too few panels for two per thread. */
+ * were once faster even where they come out unequal (B0's 9-panel stage 2 in groups of 5 and
+ * 4): at batch 1 on two threads, Zen 3, the whole B0 ran 8-25 % and B3 27 % faster with groups
+ * than with bands (same process, alternating runs), before the tensors were centred in their
+ * buffers and the GEMMs' rows split in order (en_plan_place). Now bands where they recompute
+ * little (EN_BAND_RECOMPUTE), groups elsewhere, and bands for images with too few panels for
+ * two per thread. */
 typedef struct split {
   int bands, groups;
 } split;
@@ -58,10 +59,22 @@ static void fill_row(float *dst, const source *s, const en_conv_desc *d, int b, 
                       s->cin, d->cin, d->act, p0, p1);
 }
 
+/* Row bands where they recompute at most this share (percent) of the expanded rows: (k -
+ * stride) rows for each band after the first. Bands keep each thread on its own part of the
+ * image, as the GEMMs before and after them do (gemm.c's rows_static; en_plan_place), where
+ * channel groups read every pixel of an input that the other thread wrote half of, and write
+ * every pixel's lines in turns. B0 224 batch 1 on two threads, 4-variant process loops tagged
+ * by the hand-off, Zen 4 (with the GEMMs' static rows and the centred tensors): stages 2-4's
+ * fused blocks 1.21 against 1.26 ms with both vCPUs on one die, 1.64 against 2.05 on two dies
+ * (B0's blocks there recompute 1-14 %). */
+#define EN_BAND_RECOMPUTE 15
+
 static split choose_split(const en_conv_desc *d, int threads, int groups_ok) {
   split s = {1, 1};
   if (d->n >= threads) return s;
   int share = (threads + d->n - 1) / d->n, panels = (d->cin + EN_GEMM_PANEL - 1) / EN_GEMM_PANEL;
+  if ((int64_t)(d->kernel - d->stride) * (share - 1) * 100 <= (int64_t)EN_BAND_RECOMPUTE * d->h)
+    groups_ok = 0;
   /* two or more panels per group: the last group then holds the panel before a ragged last one,
    * which the depthwise conv's last channel block reads (kernels.h) */
   if (groups_ok && panels >= 2 * share) s.groups = share;
