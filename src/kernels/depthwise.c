@@ -87,7 +87,7 @@ void en_fast_depthwise(float *out, const float *in, const float *w, const float 
     bands = 1; /* no memory for them: whole images, fewer tasks */
   if (pool) memset(pool, 0, (size_t)d->n * d->cin * sizeof *pool);
   int64_t tasks = (int64_t)d->n * bands;
-  /* guided, as the GEMM's tasks (gemm.c): contiguous bands first, the rest to whichever is free */
+  /* guided: contiguous bands first, the rest to whichever thread is free */
 #pragma omp parallel for schedule(guided) if (threads > 1 && tasks > 1)
   for (int64_t task = 0; task < tasks; task++) {
     int b = (int)(task / bands), part = (int)(task % bands);

@@ -15,7 +15,7 @@
  * AVX2+FMA 6 x 1 (a 16-float panel is two registers: 12 of 16, written with intrinsics;
  * remainders in tiles of 2-5 rows; a last panel of at most 8 channels as 12 x one register);
  * portable 2 x 1 (4-float vectors). Tasks are row blocks and, when rows are few (late stages,
- * batch 1), equal runs of panels as well, handed to threads by a guided schedule; every output
+ * batch 1), equal runs of panels as well, handed to threads in order (static); every output
  * element is computed by one thread in a fixed order, so results do not depend on the thread
  * count or on which thread ran which task. */
 #include <omp.h>
@@ -810,13 +810,13 @@ static void gemm(float *out, const float *in, const float *packed, const float *
       run(&g, rows * rb / row_blocks, rows * (rb + 1) / row_blocks, 0, g.panels);
     return;
   }
-  /* panels split too (few rows), guided: each thread first takes a contiguous run of tasks,
-   * the rest going to whichever thread is free. Against dynamic (tasks dealt out one by one), B0 224 batch 1 on
-   * two threads, process pairs alternated, Zen 4: 0.965-1.021 of the time (median 0.986) with
-   * both vCPUs on one die, 0.951-0.985 (median 0.963) in the phases where they sit on two (a
-   * cache line's round trip 310-360 ns instead of 55-80); batch 8 0.967-0.980, B3 0.99-1.00, B7
-   * 0.97-0.99 (two-die phases). */
-#pragma omp parallel for schedule(guided)
+  /* panels split too (few rows), static: each thread takes an equal run of tasks in order, so
+   * that the depthwise conv after an expand (its channel groups, static too) reads what its own
+   * thread wrote. Against a guided schedule (a first run each, the rest to whichever thread is
+   * free), B0 224 batch 1 on two threads, Zen 4, process pairs tagged by the hand-off: 0.996 of
+   * the time with both vCPUs on one die, 0.968 on two; B3 1.000 and 0.991. Guided had replaced
+   * a dynamic one (tasks dealt out one by one): 0.986 on one die, 0.963 on two. */
+#pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < tasks; t++) {
     int64_t rb = t / splits;
     int part = (int)(t % splits);
