@@ -31,6 +31,12 @@ _Static_assert(EFFNET_PROFILE_STAGES == EN_NUM_STAGES + 2, "stem, the stages, th
     }                                                                              \
   } while (0)
 
+/* Where a tensor of `pixels` rows of c floats goes in buf (cap floats): centred with two
+ * threads or more (en_plan_place), at the start with one, where nothing is shared. */
+static float *place(const en_plan *p, float *buf, size_t cap, int64_t pixels, int c) {
+  return p->threads > 1 ? en_plan_place(buf, cap, pixels, c) : buf;
+}
+
 static void emit(const en_forward_args *a, const char *name, const fmap *x) {
   if (a->hook) a->hook(a->hook_user, name, x->data, a->plan->n, x->h, x->w, x->c);
 }
@@ -122,7 +128,7 @@ static fmap block_back(const en_forward_args *a, const en_block *b, const en_fol
   en_plan *p = a->plan;
   int64_t hw = (int64_t)d->oh * d->ow;
   int part = b->stage + 1;
-  out = en_plan_place(out, p->ping_cap, p->n * hw, b->out_ch);
+  out = place(p, out, p->ping_cap, p->n * hw, b->out_ch);
   if (f->se_w1)
     TIMED(a, part, EFFNET_OP_SE, (int64_t)p->n * 2 * b->mid_ch * b->se_ch,
           squeeze_excite(a, b, f, dw, hw));
@@ -140,13 +146,13 @@ static fmap run_block(const en_forward_args *a, const en_block *b, const en_fold
   en_plan *p = a->plan;
   en_act act = a->arch->act;
   int64_t in_rows = (int64_t)p->n * x.h * x.w;
-  fmap e = {en_plan_place(p->expanded, p->expanded_cap, in_rows, b->mid_ch), x.h, x.w,
+  fmap e = {place(p, p->expanded, p->expanded_cap, in_rows, b->mid_ch), x.h, x.w,
             b->mid_ch};
   en_conv_desc d = conv_desc(a, f->expand_w ? &e : &x, b->mid_ch, b->kernel, b->stride, act);
   int64_t hw = (int64_t)d.oh * d.ow;
   int part = b->stage + 1;
   float *pool = f->se_w1 ? p->pool : NULL;
-  float *dw = en_plan_place(p->dw, p->dw_cap, p->n * hw, b->mid_ch);
+  float *dw = place(p, p->dw, p->dw_cap, p->n * hw, b->mid_ch);
   if (f->expand_w && en_fuse_front(b, p->n, x.h, x.w)) {
     int64_t macs = in_rows * b->in_ch * b->mid_ch + p->n * hw * b->mid_ch * b->kernel * b->kernel;
     TIMED(a, part, EFFNET_OP_FUSED, macs,
@@ -196,7 +202,7 @@ static fmap stem_and_first(const en_forward_args *a, fmap img, const en_conv_des
   en_conv_desc d = conv_desc(a, &x, b->mid_ch, b->kernel, b->stride, a->arch->act);
   int64_t macs = (int64_t)p->n * sd->oh * sd->ow * sd->cout * 27 +
                  (int64_t)p->n * d.oh * d.ow * b->mid_ch * b->kernel * b->kernel;
-  float *dw = en_plan_place(p->dw, p->dw_cap, (int64_t)p->n * d.oh * d.ow, b->mid_ch);
+  float *dw = place(p, p->dw, p->dw_cap, (int64_t)p->n * d.oh * d.ow, b->mid_ch);
   TIMED(a, PART_STEM, EFFNET_OP_STEM_DW, macs,
         a->kernels->stem_depthwise(dw, f->se_w1 ? p->pool : NULL, img.data,
                                    a->weights->stem_w, a->weights->stem_b, sd, f->dw_w, f->dw_b,
@@ -208,11 +214,11 @@ static fmap stem_and_first(const en_forward_args *a, fmap img, const en_conv_des
 static fmap front(const en_forward_args *a, const float *input, int end) {
   const en_arch *arch = a->arch;
   en_plan *p = a->plan;
-  fmap img = {en_plan_place(p->ping, p->ping_cap, (int64_t)p->n * p->h * p->w, 3), p->h, p->w,
+  fmap img = {place(p, p->ping, p->ping_cap, (int64_t)p->n * p->h * p->w, 3), p->h, p->w,
               3};
   TIMED(a, PART_STEM, EFFNET_OP_LAYOUT, 0, to_nhwc(img.data, input, p->n, p->h, p->w));
   en_conv_desc d = conv_desc(a, &img, arch->stem_ch, 3, 2, arch->act);
-  fmap x = {en_plan_place(p->pong, p->ping_cap, (int64_t)p->n * d.oh * d.ow, arch->stem_ch),
+  fmap x = {place(p, p->pong, p->ping_cap, (int64_t)p->n * d.oh * d.ow, arch->stem_ch),
             d.oh, d.ow, arch->stem_ch};
   if (end > 0 && !a->hook && en_fuse_stem(arch)) {
     x = stem_and_first(a, img, &d, x); /* no hook: nothing to emit */
@@ -232,7 +238,7 @@ static void back(const en_forward_args *a, fmap x, int from, float *logits) {
   en_plan *p = a->plan;
   x = blocks(a, x, from, arch->num_blocks);
   int64_t rows = (int64_t)p->n * x.h * x.w;
-  fmap head = {en_plan_place(p->expanded, p->expanded_cap, rows, arch->head_ch), x.h, x.w,
+  fmap head = {place(p, p->expanded, p->expanded_cap, rows, arch->head_ch), x.h, x.w,
                arch->head_ch};
   TIMED(a, PART_HEAD, EFFNET_OP_POINTWISE, rows * x.c * arch->head_ch,
         k->gemm(head.data, x.data, f->head_w, f->head_b, NULL, rows, x.c, arch->head_ch,

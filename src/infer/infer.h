@@ -59,8 +59,8 @@ typedef struct en_plan {
   float *gate;    /* (n, mid) squeeze-excite gates */
   float *gated_w; /* one block's packed projection weights times one image's gate */
   float *ring;    /* fused expand + depthwise: per-thread rings of expanded rows */
-  /* floats in ping (and pong), expanded and dw: each tensor written there is centred on the
-   * buffer's middle (en_plan_place) */
+  /* floats in ping (and pong), expanded and dw: with two threads or more, each tensor written
+   * there is centred on the buffer's middle (en_plan_place) */
   size_t ping_cap, expanded_cap, dw_cap;
 } en_plan;
 

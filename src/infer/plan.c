@@ -1,8 +1,9 @@
 /* Activation arena: two ping-pong buffers for block inputs/outputs, one for the expanded
  * tensor, one for the depthwise output, plus small SE/pool/im2col areas. Sizes are the maxima
  * over the network for the given input shape, computed with overflow checks before any
- * allocation. The activation buffers (ping, pong, expanded, dw) hold each tensor centred on
- * their middle (en_plan_place, infer.h), and so take a few floats more than their largest. */
+ * allocation. With two threads or more the activation buffers (ping, pong, expanded, dw) hold
+ * each tensor centred on their middle (en_plan_place, infer.h), and so take a few floats more
+ * than their largest. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
