@@ -169,7 +169,8 @@ static size_t round16(size_t v) { return (v + 15) / 16 * 16; }
  * the sizes overflow, which the total's limit then reports). */
 static size_t centred(size_t floats, size_t channels) {
   size_t cap;
-  if (floats > SIZE_MAX / 2 || __builtin_add_overflow(round16(floats), round16(channels) + 32, &cap))
+  if (floats > SIZE_MAX / 2 ||
+      __builtin_add_overflow(round16(floats), round16(channels) + 32, &cap))
     return 0;
   return cap;
 }
@@ -178,7 +179,8 @@ static size_t centred(size_t floats, size_t channels) {
 static int parts_of(const plan_sizes *s, size_t parts[10]) {
   size_t ping = centred(s->ping, s->channels), expanded = centred(s->expanded, s->channels);
   size_t dw = centred(s->dw, s->channels);
-  size_t all[10] = {ping, ping, expanded, dw, s->pool, s->se, s->im2col, s->gate, s->gated_w, s->ring};
+  size_t all[10] = {ping,   ping,      expanded, dw,         s->pool,
+                    s->se,  s->im2col, s->gate,  s->gated_w, s->ring};
   memcpy(parts, all, sizeof all);
   return ping && expanded && dw;
 }
