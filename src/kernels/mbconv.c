@@ -59,29 +59,6 @@ static void fill_row(float *dst, const source *s, const en_conv_desc *d, int b, 
                       s->cin, d->cin, d->act, p0, p1);
 }
 
-/* Row bands where they recompute at most this share (percent) of the expanded rows: (k -
- * stride) rows for each band after the first. Bands keep each thread on its own part of the
- * image, as the GEMMs before and after them do (gemm.c's rows_static; en_plan_place), where
- * channel groups read every pixel of an input that the other thread wrote half of, and write
- * every pixel's lines in turns. B0 224 batch 1 on two threads, 4-variant process loops tagged
- * by the hand-off, Zen 4 (with the GEMMs' static rows and the centred tensors): stages 2-4's
- * fused blocks 1.21 against 1.26 ms with both vCPUs on one die, 1.64 against 2.05 on two dies
- * (B0's blocks there recompute 1-14 %). */
-#define EN_BAND_RECOMPUTE 15
-
-static split choose_split(const en_conv_desc *d, int threads, int groups_ok) {
-  split s = {1, 1};
-  if (d->n >= threads) return s;
-  int share = (threads + d->n - 1) / d->n, panels = (d->cin + EN_GEMM_PANEL - 1) / EN_GEMM_PANEL;
-  if ((int64_t)(d->kernel - d->stride) * (share - 1) * 100 <= (int64_t)EN_BAND_RECOMPUTE * d->h)
-    groups_ok = 0;
-  /* two or more panels per group: the last group then holds the panel before a ragged last one,
-   * which the depthwise conv's last channel block reads (kernels.h) */
-  if (groups_ok && panels >= 2 * share) s.groups = share;
-  else s.bands = share > d->oh ? d->oh : share;
-  return s;
-}
-
 /* Pixels in a ring row: the image row with zero columns on either side (pad_left on the left,
  * as many on the right as the last window needs), so that every output pixel's window lies
  * inside the row and the depthwise row kernel takes its four-pixel interior path for all of
@@ -90,6 +67,35 @@ static split choose_split(const en_conv_desc *d, int threads, int groups_ok) {
 static int ring_width(const en_conv_desc *d) {
   int need = (d->ow - 1) * d->stride + d->kernel; /* padded columns the last window reaches */
   return need > d->pad_left + d->w ? need : d->pad_left + d->w;
+}
+
+/* Row bands where they recompute at most this share (percent) of the expanded rows ((k -
+ * stride) rows for each band after the first) and where one thread's ring and expand weights
+ * (in x mid floats) fit in half the L2, as channel groups halve both. Bands keep each thread on
+ * its own part of the image, as the GEMMs before and after them do (gemm.c's rows_static;
+ * en_plan_place), where channel groups read every pixel of an input that the other thread
+ * wrote half of, and write every pixel's lines in turns. B0 224 batch 1 on two threads,
+ * variant loops tagged by the hand-off, Zen 4 (with the GEMMs' static rows and the centred
+ * tensors): stages 2-4's fused blocks 1.21 against 1.26 ms with both vCPUs on one die, 1.64
+ * against 2.05 on two dies (B0's blocks recompute 1-14 %, rings and weights up to 188 KiB; B3's
+ * up to 358 KiB). B7 600's (0.6-2.3 MB of ring and weights) lost with bands on one die: the fused
+ * blocks 163 against 154 ms, the whole network 432 against 419 (6-7 processes each); on two dies
+ * level (177 against 175 ms, 33-34). */
+#define EN_BAND_RECOMPUTE 15
+
+static split choose_split(const en_conv_desc *d, int threads, int groups_ok, int in_ch) {
+  split s = {1, 1};
+  if (d->n >= threads) return s;
+  int share = (threads + d->n - 1) / d->n, panels = (d->cin + EN_GEMM_PANEL - 1) / EN_GEMM_PANEL;
+  int64_t hot = ((int64_t)d->kernel * ring_width(d) + in_ch) * d->cin * (int64_t)sizeof(float);
+  if ((int64_t)(d->kernel - d->stride) * (share - 1) * 100 <= (int64_t)EN_BAND_RECOMPUTE * d->h &&
+      hot <= en_l2_bytes() / 2)
+    groups_ok = 0;
+  /* two or more panels per group: the last group then holds the panel before a ragged last one,
+   * which the depthwise conv's last channel block reads (kernels.h) */
+  if (groups_ok && panels >= 2 * share) s.groups = share;
+  else s.bands = share > d->oh ? d->oh : share;
+  return s;
 }
 
 size_t en_expand_depthwise_scratch(const en_conv_desc *d, int threads) {
@@ -143,7 +149,7 @@ static void fused(float *out, float *pool, const source *src, const float *dw, c
                   const en_conv_desc *d, float *scratch) {
   int threads = omp_get_max_threads(), mid = d->cin;
   int panels = (mid + EN_GEMM_PANEL - 1) / EN_GEMM_PANEL;
-  split sp = choose_split(d, threads, !src->stem);
+  split sp = choose_split(d, threads, !src->stem, src->cin);
   size_t per_thread = en_expand_depthwise_scratch(d, 1);
   int64_t tasks = (int64_t)d->n * sp.bands * sp.groups;
   int used = tasks < threads ? (int)tasks : threads;
