@@ -29,8 +29,8 @@
  * 4): at batch 1 on two threads, Zen 3, the whole B0 ran 8-25 % and B3 27 % faster with groups
  * than with bands (same process, alternating runs), before the tensors were centred in their
  * buffers and the GEMMs' rows split in order (en_plan_place). Now bands where they recompute
- * little (EN_BAND_RECOMPUTE), groups elsewhere, and bands for images with too few panels for
- * two per thread. */
+ * little and fit in half the L2 (EN_BAND_RECOMPUTE), groups elsewhere, and bands for images
+ * with too few panels for two per thread. */
 typedef struct split {
   int bands, groups;
 } split;
