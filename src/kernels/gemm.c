@@ -785,8 +785,9 @@ static void gemm(float *out, const float *in, const float *packed, const float *
   if (threads > 1 && row_blocks < 4 * threads && !whole)
     row_blocks = (row_blocks + threads - 1) / threads * threads;
   /* split the panels too, in parts of equal panel counts, when row blocks alone cannot feed
-   * every thread twice (the dynamic schedule gives tasks to whichever thread is free: on a
-   * shared machine one core often runs a quarter slower than the other for a while) */
+   * every thread twice (two tasks each: with a schedule that handed tasks to whichever thread
+   * was free, this let a core that ran a quarter slower for a while take fewer; the schedule
+   * is now static, below) */
   int64_t want = 2 * (int64_t)threads;
   int splits = row_blocks >= want ? 1 : (int)((want + row_blocks - 1) / row_blocks);
   if (splits > g.panels) splits = g.panels;
