@@ -245,6 +245,17 @@ static void test_gemm(void) {
               (long long)rows, cin, cout);
     CHECK_MSG(rel_err(b, a, on) < 1e-5, "gemm fast %lld x %d -> %d act %d: %g", (long long)rows,
               cin, cout, act, rel_err(b, a, on));
+    /* each output element is summed by one thread in one order (gemm.c): the same bits on one
+     * thread and on three (runs of panels or row blocks of unequal length) */
+    int previous = omp_get_max_threads();
+    for (int nt = 1; nt <= 3; nt += 2) {
+      omp_set_num_threads(nt);
+      memset(plain, 0xff, on * sizeof *plain); /* NaN: no element left from before */
+      en_kernels_fast.gemm(plain, in, packed, bias_or_null, res_or_null, rows, cin, cout, act);
+      CHECK_MSG(!memcmp(plain, b, on * sizeof *b), "gemm fast %lld x %d -> %d act %d: %d threads",
+                (long long)rows, cin, cout, act, nt);
+    }
+    omp_set_num_threads(previous);
     free(in), free(w), free(bias), free(res), free(plain), free(a), free(b), free(packed);
   }
 }

@@ -761,6 +761,26 @@ static void rows_static(const gemm_job *g, block_fn run, int64_t row_blocks, int
     run(g, g->rows * rb / row_blocks, g->rows * (rb + 1) / row_blocks, 0, g->panels);
 }
 
+/* An activated product (an expand: the depthwise conv after it reads its output in channel
+ * groups) of few row blocks, split by panels alone: thread t takes the t-th run of panels, the
+ * runs sized as OpenMP's static schedule sizes the depthwise conv's channel groups (the first
+ * panels % threads runs one longer; depthwise_small.c), over every row, so that each thread
+ * reads the channels its own thread wrote. Split by rows before: every thread wrote every
+ * channel of its rows, and the depthwise conv read half its input from the other thread. B0
+ * 224 batch 1 on two threads, variant loops tagged by the hand-off, Zen 4: 5.310 against 5.319
+ * ms with both vCPUs on one die (1005 processes each), 7.169 against 7.304 on two dies (230);
+ * on two dies stages 4 and 5's 1x1 convs 0.555 and 1.117 against 0.628 and 1.168 ms. */
+static void panels_by_thread(const gemm_job *g, block_fn run, int64_t row_blocks) {
+#pragma omp parallel
+  {
+    int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    int q = g->panels / nt, r = g->panels % nt;
+    int p0 = t * q + (t < r ? t : r), p1 = p0 + q + (t < r);
+    for (int64_t rb = 0; rb < row_blocks && p0 < p1; rb++)
+      run(g, g->rows * rb / row_blocks, g->rows * (rb + 1) / row_blocks, p0, p1);
+  }
+}
+
 /* The whole product, split over the OpenMP team. */
 static void gemm(float *out, const float *in, const float *packed, const float *bias,
                  const float *residual, int64_t rows, int cin, int cout, en_act act) {
@@ -776,6 +796,10 @@ static void gemm(float *out, const float *in, const float *packed, const float *
   block_fn run = pick_block(isa);
   int64_t row_blocks = row_block_count(rows, cin, cout);
   int threads = omp_get_max_threads();
+  if (threads > 1 && act != EN_ACT_NONE && row_blocks <= 4 && g.panels >= 4 * threads) {
+    panels_by_thread(&g, run, row_blocks); /* the 14 x 14 stages and smaller, batch 1 */
+    return;
+  }
   /* few blocks (late stages): a multiple of the thread count, of equal size, so no thread
    * waits for a last odd block (5 blocks on 2 threads idle one a sixth of the time); but one
    * block of many panels stays whole, split by panels alone, so each thread streams only its
