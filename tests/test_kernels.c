@@ -229,7 +229,10 @@ static void test_gemm(void) {
       rows = EN_MEMORY_L2S * en_l2_bytes() / ((int64_t)cin * (int64_t)sizeof(float)) +
              irand(1, 2000);
     }
-    en_act act = (en_act)irand(0, 3);
+    if (t == 27 || t == 107) /* one row block of an odd panel count, no activation: equal
+                              * shares of work, a panel cut between threads by rows */
+      rows = irand(64, 140), cin = irand(100, 300), cout = irand(209, 240);
+    en_act act = t == 27 || t == 107 ? EN_ACT_NONE : (en_act)irand(0, 3);
     size_t on = (size_t)rows * cout;
     float *in = randv((size_t)rows * cin), *w = randv((size_t)cout * cin), *bias = randv(cout);
     float *res = randv(on), *plain = randv(on), *a = randv(on), *b = randv(on);
