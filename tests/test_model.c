@@ -1,10 +1,12 @@
 /* Model-level tests through the public API (plus the internal writer to forge bad files):
  * naming, rounding rules, save/load round trips in every tensor-naming convention, batch and
  * thread invariance, fast vs reference kernels, and the error paths for bad weights/inputs. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/bigalloc.h"
 #include "infer/infer.h"
 #include "io/safetensors.h"
 #include "model/model.h"
@@ -271,6 +273,22 @@ static void test_placement_in_plan(void) {
   effnet_model_free(m);
 }
 
+/* The weights' and arena's allocator: 64-byte alignment below 2 MiB, 2 MiB from there on, every
+ * byte writable (ASan checks the bounds in the sanitizer build). */
+static void test_big_alloc(void) {
+  size_t sizes[] = {1, 100, ((size_t)2 << 20) - 4, (size_t)2 << 20, ((size_t)5 << 20) + 12};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    unsigned char *p = en_big_alloc(sizes[i]);
+    CHECK(p != NULL);
+    if (!p) continue;
+    uintptr_t align = sizes[i] >= ((size_t)2 << 20) ? (uintptr_t)2 << 20 : 64;
+    CHECK_MSG((uintptr_t)p % align == 0, "en_big_alloc(%zu): %p", sizes[i], (void *)p);
+    memset(p, 0x5a, sizes[i]);
+    CHECK(p[0] == 0x5a && p[sizes[i] - 1] == 0x5a);
+    free(p);
+  }
+}
+
 /* On one thread a batch is split (en_split_block): each image through the early blocks alone,
  * the late ones for the whole batch; a feature hook forces the plain batch path. Same logits
  * to the bit, with the split inside the network. B0 224 splits at block 9 (14 x 14, 112
@@ -506,6 +524,7 @@ int main(void) {
   test_image_lanes();
   test_placement_bounds();
   test_placement_in_plan();
+  test_big_alloc();
   test_batch_split();
   test_profile();
   test_stem_fusion();

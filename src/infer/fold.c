@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bigalloc.h"
 #include "core/error.h"
 #include "infer/infer.h"
 
@@ -136,7 +137,7 @@ effnet_status en_fold(en_folded *f, const en_arch *a, const en_params *p, float 
   carver sizing = {NULL, 0, NULL, 0};
   if (f->blocks && scale) fold_all(&sizing, f, a, p, eps, scale);
   float *plain = f->blocks && scale ? malloc(sizing.plain_max * sizeof(float)) : NULL;
-  if (plain) f->data = aligned_alloc(64, sizing.used * sizeof(float));
+  if (plain) f->data = en_big_alloc(sizing.used * sizeof(float));
   if (!f->blocks || !scale || !plain || !f->data) {
     free(scale);
     free(plain);
