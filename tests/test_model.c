@@ -273,7 +273,7 @@ static void test_placement_in_plan(void) {
   effnet_model_free(m);
 }
 
-/* The weights' and arena's allocator: 64-byte alignment below 2 MiB, 2 MiB from there on, every
+/* The folded weights' allocator: 64-byte alignment below 2 MiB, 2 MiB from there on, every
  * byte writable (ASan checks the bounds in the sanitizer build). */
 static void test_big_alloc(void) {
   size_t sizes[] = {1, 100, ((size_t)2 << 20) - 4, (size_t)2 << 20, ((size_t)5 << 20) + 12};

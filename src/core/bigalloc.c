@@ -1,11 +1,13 @@
-/* Huge pages for the weights and the arena. With 4 KiB pages a forward pass walks the page
- * tables for every page of weights it streams (B0 224: 21 MB, 5000 pages, more than the
- * second-level TLB holds, and under a hypervisor each walk is a nested one); Debian's kernel
- * gives huge pages only to memory marked with madvise (transparent_hugepage "madvise"). On
- * the Zen 4 VM (seventeenth session, environment switch alternated in the same binary,
- * medians of 16-102 processes each): B0 224 one thread 9.528 -> 9.422 ms (the classifier
- * 0.173 -> 0.147, stage 6's 1x1 convs 1.729 -> 1.688), two threads 0.990 of the time on one
- * die and 0.989 on two, B3 300 one thread 41.89 -> 41.48, B7 600 level (803 ms). */
+/* Huge pages for the folded weights. With 4 KiB pages a forward pass walks the page tables for
+ * every page of weights it streams (B0 224: 21 MB, 5000 pages, more than the second-level TLB
+ * holds, and under a hypervisor each walk is a nested one); Debian's kernel gives huge pages
+ * only to memory marked with madvise (transparent_hugepage "madvise"). On the Zen 4 VM
+ * (seventeenth session, builds alternated, medians of 40-102 processes each): B0 224 one
+ * thread 9.675 -> 9.553 ms (the classifier 0.192 -> 0.159, stage 6's 1x1 convs 1.762 ->
+ * 1.696, its SE gates 0.112 -> 0.098), two threads 0.986 of the time on one die and 0.988 on
+ * two; B3 300 0.990 and B7 600 level with the arena on huge pages too. The arena stays on small
+ * pages: there they gained B0 another 0.4 % but cost 10-33 MiB of resident memory (a huge page
+ * is resident whole once touched, and the arena's buffers are sized for the largest tensor). */
 #include "core/bigalloc.h"
 
 #include <stdlib.h>

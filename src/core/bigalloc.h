@@ -1,5 +1,5 @@
-/* Allocation of the large long-lived buffers (the folded weights, the activation arena) on
- * transparent huge pages where the kernel offers them on request. */
+/* Allocation of the folded inference weights on transparent huge pages where the kernel offers
+ * them on request. */
 #ifndef EN_BIGALLOC_H
 #define EN_BIGALLOC_H
 

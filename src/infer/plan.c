@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/bigalloc.h"
 #include "core/error.h"
 #include "infer/infer.h"
 
@@ -218,7 +217,7 @@ effnet_status en_plan_prepare(en_plan *p, const en_arch *a, int n, int h, int w,
   plan_sizes s;
   measure(a, n, h, w, threads, &s);
   en_plan_free(p);
-  p->arena = en_big_alloc(total * sizeof(float));
+  p->arena = aligned_alloc(64, total * sizeof(float));
   if (!p->arena)
     return en_fail(err, EFFNET_E_NOMEM, "out of memory: activation arena of %zu MiB",
                    (total * sizeof(float)) >> 20);
