@@ -329,6 +329,16 @@ static void test_expand_depthwise(void) {
     d.oh = en_conv_out(d.h, d.stride);
     d.ow = en_conv_out(d.w, d.stride);
     int cin = irand(1, 20), mid = d.cin;
+    if (t % 30 == 28) { /* expand weights over a quarter of the L2 (up to 4.8 MiB): an image
+                         * one thread computes alone runs in channel groups (mbconv.c) */
+      d.h = d.w = irand(5, 9), d.kernel = 5, d.stride = 1, d.n = irand(1, 3);
+      effnet_padding same = EFFNET_PAD_SYMMETRIC;
+      int pb0, pr0;
+      en_padding(same, d.h, 5, 1, &d.pad_top, &pb0);
+      en_padding(same, d.w, 5, 1, &d.pad_left, &pr0);
+      d.oh = en_conv_out(d.h, 1), d.ow = en_conv_out(d.w, 1);
+      cin = irand(290, 310), mid = d.cin = d.cout = irand(1000, 1100);
+    }
     size_t xn = (size_t)d.n * d.h * d.w * cin, on = (size_t)d.n * d.oh * d.ow * mid;
     float *x = randv(xn), *ew = randv((size_t)mid * cin), *eb = randv(mid);
     float *packed = randv(en_gemm_packed_floats(cin, mid)), *dw = randv((size_t)d.kernel * d.kernel * mid);

@@ -83,9 +83,33 @@ static int ring_width(const en_conv_desc *d) {
  * level (177 against 175 ms, 33-34). */
 #define EN_BAND_RECOMPUTE 15
 
+/* Channel groups, run one after another, for an image that one thread computes alone and whose
+ * expand weights outgrow a quarter of the L2: with every channel at once each row's expand
+ * streams all the weights while the ring holds k rows of every channel (B7 600's 38 x 38 x 224
+ * -> 1344 k5: 1.2 MB of weights and 1.1 MB of ring for a 1 MiB L2), so the weights and the ring
+ * rows come back from L3 for every row. Groups of a quarter of the L2 each (weights and ring),
+ * the input rows read once per group. Zen 4, one thread, caches flushed before each call, one
+ * process alternating the sizes (medians of 20-30 calls): that block 11.83 -> 11.39 ms (groups
+ * of 1200 KiB 12.09, 800 KiB 12.06, 400 KiB 11.67, 150 KiB 11.49), B5 456's 29 x 29 x 176 ->
+ * 1056 k5 4.76 -> 4.43; in the network, one thread, B7's stage 5 0.96-0.99 of its time. Wide
+ * rows with small weights lost (B7's 150 x 150 x 48 -> 288 blocks 1.06 with groups of 400
+ * KiB), hence the weights' test; two threads sharing an image by groups of their own gained
+ * nothing from more of them (B7's stage 5 53.9 against 54.5 ms). */
+static int l2_groups(const en_conv_desc *d, int groups_ok, int in_ch) {
+  int64_t quarter = en_l2_bytes() / 4, floats = (int64_t)d->kernel * ring_width(d) + in_ch;
+  int panels = (d->cin + EN_GEMM_PANEL - 1) / EN_GEMM_PANEL;
+  if (!groups_ok || (int64_t)in_ch * d->cin * (int64_t)sizeof(float) <= quarter) return 1;
+  int64_t want = (floats * d->cin * (int64_t)sizeof(float) + quarter - 1) / quarter;
+  /* two or more panels per group (see choose_split) */
+  return (int)(want < panels / 2 ? want : panels / 2 > 1 ? panels / 2 : 1);
+}
+
 static split choose_split(const en_conv_desc *d, int threads, int groups_ok, int in_ch) {
   split s = {1, 1};
-  if (d->n >= threads) return s;
+  if (d->n >= threads) {
+    s.groups = l2_groups(d, groups_ok, in_ch);
+    return s;
+  }
   int share = (threads + d->n - 1) / d->n, panels = (d->cin + EN_GEMM_PANEL - 1) / EN_GEMM_PANEL;
   int64_t hot = ((int64_t)d->kernel * ring_width(d) + in_ch) * d->cin * (int64_t)sizeof(float);
   if ((int64_t)(d->kernel - d->stride) * (share - 1) * 100 <= (int64_t)EN_BAND_RECOMPUTE * d->h &&
