@@ -20,7 +20,7 @@ _Static_assert(SPIX <= EN_DENSE_PIX, "en_dense_patches fills EN_DENSE_PIX pixels
  * src_t is rows[ky] + q (t = ky * k * cin + q) or patch + t. */
 static inline EN_TARGET_AVX2 __attribute__((always_inline)) void strip(
     float *out, const float *packed, const float *bias, const float *const *rows,
-    const float *patch, int pitch, const en_conv_desc *d, int p, int np, en_act act) {
+    const float *patch, int pitch, const en_conv_desc *d, int p, int np, en_act act, int half) {
   int k = d->kernel, kc = k * d->cin, taps = k * kc, col = p * EN_GEMM_PANEL;
   int left = d->cout - col, n0 = left < 8 ? left : 8, n1 = left - n0 < 8 ? left - n0 : 8;
   __m256i m0 = en_lane_mask8(n0), m1 = en_lane_mask8(n1);
@@ -36,7 +36,7 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void strip(
       for (int j = 0; j < SPIX; j++) {
         __m256 x = _mm256_broadcast_ss(src + (int64_t)j * pitch);
         c[2 * j] = _mm256_fmadd_ps(x, w0, c[2 * j]);
-        c[2 * j + 1] = _mm256_fmadd_ps(x, w1, c[2 * j + 1]);
+        if (!half) c[2 * j + 1] = _mm256_fmadd_ps(x, w1, c[2 * j + 1]);
       }
     }
   }
@@ -45,7 +45,7 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void strip(
   en_act_avx2(acc, 2 * SPIX, act);
   for (int j = 0; j < np; j++) {
     en_store8(out + (int64_t)j * d->cout + col, acc[2 * j], n0, m0);
-    en_store8(out + (int64_t)j * d->cout + col + 8, acc[2 * j + 1], n1, m1);
+    if (!half) en_store8(out + (int64_t)j * d->cout + col + 8, acc[2 * j + 1], n1, m1);
   }
 }
 
@@ -98,8 +98,14 @@ EN_TARGET_AVX2 void en_dense_row_avx2(float *out, const float *img, const float 
       en_dense_patches(patch, img, d, oy, ox, np);
     float *o = out + (int64_t)ox * d->cout;
     for (int p = 0; p < panels; p++) {
-      if (inside) strip(o, packed, bias, rows, NULL, d->stride * d->cin, d, p, np, act);
-      else strip(o, packed, bias, NULL, patch, taps, d, p, np, act);
+      /* a last panel of at most 8 channels (B3's 40: 16 + 16 + 8) on six accumulators, its
+       * empty half no longer multiplied: B3's stem alone (300 x 300 -> 40, one thread, Zen 4)
+       * 0.80 -> 0.76 ms */
+      int half = d->cout - p * EN_GEMM_PANEL <= 8;
+      if (inside && half) strip(o, packed, bias, rows, NULL, d->stride * d->cin, d, p, np, act, 1);
+      else if (inside) strip(o, packed, bias, rows, NULL, d->stride * d->cin, d, p, np, act, 0);
+      else if (half) strip(o, packed, bias, NULL, patch, taps, d, p, np, act, 1);
+      else strip(o, packed, bias, NULL, patch, taps, d, p, np, act, 0);
     }
   }
   if (post && en_isa() == EN_ISA_AVX512) swish_pass_avx512(out, (int64_t)d->ow * d->cout);
