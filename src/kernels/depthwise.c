@@ -41,20 +41,23 @@ DW_VARIANT(EN_TARGET_AVX512, avx512, EN_ISA_AVX512)
 DW_VARIANT(, portable, EN_ISA_PORTABLE)
 
 /* en_fast_depthwise_row with from_image (see dw_row). With AVX-512, a last block of at most 8
- * channels (B3-B5's stem outputs of 40 or 48 + 8 and stage-1 depthwise convs of 24 channels:
- * 16 + 8) goes to the AVX2 kernel's 8-float vectors, which take half a 16-float vector's slots
+ * channels (the stem outputs of B3, 40 channels, and B6, 56; the stage-1 depthwise convs of
+ * B3-B5, 24) goes to the AVX2 kernel's 8-float vectors, which take half a 16-float vector's slots
  * on CPUs that run 512-bit instructions as two halves, and whose swish costs less per 8 values
  * there (vec16.h); elsewhere half the vector was masked work. Zen 4, one thread, alone: B3's
  * stem + depthwise (300 x 300 -> 150 x 150 x 40) 1.35 -> 1.21 ms, a 150 x 150 x 24 depthwise
  * 0.467 -> 0.386; in B3 (binaries alternated, 51 pairs) stem + depthwise 1.510 -> 1.391 ms,
  * stage 1's depthwise 0.480 -> 0.402, the network 0.996 of the time (two threads, one die,
  * 0.996). Those channels' swish then rounds as AVX2's does: B3's logits moved 2.5e-5 (relative
- * to the largest), 7.8e-5 from float64 torch where they were 7.5e-5. */
+ * to the largest), 7.8e-5 from float64 torch where they were 7.5e-5. Not where the output goes
+ * to memory: the AVX2 kernel would write its 8 channels with non-temporal stores (C a multiple
+ * of its 8) into lines whose other channels the AVX-512 one stores plainly (C not one of 16). */
 static void row_any(float *out, const float *const *rows, const float *w, const float *bias,
                     const en_conv_desc *d, int oy, float *pool, int i0, int i1, int from_image) {
 #if EN_X86_TARGETS
   int isa = en_isa(), blocks = (d->cin + LANES - 1) / LANES;
-  if (isa == EN_ISA_AVX512 && i1 == blocks && i1 > i0 && d->cin - (i1 - 1) * LANES <= 8) {
+  if (isa == EN_ISA_AVX512 && i1 == blocks && i1 > i0 && d->cin - (i1 - 1) * LANES <= 8 &&
+      !output_in_memory(d)) {
     if (i1 - 1 > i0) one_row_avx512(out, rows, w, bias, d, oy, pool, i0, i1 - 1, from_image);
     return en_depthwise_row_avx2(out, rows, w, bias, d, oy, pool, i1 - 1, i1, from_image);
   }

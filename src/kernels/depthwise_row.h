@@ -247,12 +247,16 @@ static inline __attribute__((always_inline)) void pixels_at(
  * the time, two 0.966-1.024 (median 0.99); B7 0.98-1.005 and 1.00. Eight L2s keep Zen 3's 4
  * MiB. B0 has no output over 4 MiB an image. The SIMD ISAs only (the aligned vector is the
  * store's unit): whole 8- or 16-float blocks (C a multiple of LANES), aligned output. */
-static inline __attribute__((always_inline)) int stream_output(const en_conv_desc *d,
-                                                               const float *out, int isa) {
+static inline __attribute__((always_inline)) int output_in_memory(const en_conv_desc *d) {
   int64_t bytes = (int64_t)d->oh * d->ow * d->cin * (int64_t)sizeof(float); /* one image */
   int64_t least = en_dw_stream_least ? en_dw_stream_least : EN_MEMORY_L2S * en_l2_bytes();
+  return bytes > least;
+}
+
+static inline __attribute__((always_inline)) int stream_output(const en_conv_desc *d,
+                                                               const float *out, int isa) {
   return (isa == EN_ISA_AVX2 || isa == EN_ISA_AVX512) && d->cin % LANES == 0 &&
-         (uintptr_t)out % (LANES * sizeof(float)) == 0 && bytes > least;
+         (uintptr_t)out % (LANES * sizeof(float)) == 0 && output_in_memory(d);
 }
 
 static inline __attribute__((always_inline)) void store_ahead(const en_conv_desc *d,
