@@ -360,6 +360,117 @@ static void test_expand_depthwise(void) {
   en_dw_stream_least = 0;
 }
 
+/* ---- planes ---- */
+
+/* Planes for d's input, zeroed, padded `more` pixels beyond d's own tile on each side where
+ * more > 0 (planes shared by windows of several sizes: the tile then starts inside them). */
+static en_planes zero_planes(const en_conv_desc *d, int more) {
+  int rows, cols, top = more ? irand(0, 2) : 0, left = more ? irand(0, 2) : 0;
+  en_planes_shape(d, &rows, &cols);
+  en_planes q = {NULL, NULL, 0, rows + top + (more ? irand(0, 1) : 0),
+                 cols + left + (more ? irand(0, 1) : 0), d->pad_top + top, d->pad_left + left};
+  q.block = (int64_t)d->n * q.rows * q.cols * EN_PLANE_LANES;
+  size_t floats = (size_t)q.block * (d->cin / EN_PLANE_LANES);
+  q.data = aligned_alloc(64, floats * sizeof(float));
+  memset(q.data, 0, floats * sizeof(float));
+  int64_t *at = malloc((size_t)d->n * d->h * d->w * sizeof *at);
+  en_planes_index(at, &q, d->n, d->h, d->w);
+  q.at = at;
+  return q;
+}
+
+/* The NHWC tensor in planes q (n, h, w, C of d); returns how many floats outside the images
+ * are not zero. */
+static int64_t from_planes(float *x, const en_planes *q, const en_conv_desc *d) {
+  int64_t pixels = (int64_t)d->n * d->h * d->w, plane = (int64_t)q->rows * q->cols, stray = 0;
+  for (int64_t r = 0; r < pixels; r++)
+    for (int c = 0; c < d->cin; c++)
+      x[r * d->cin + c] = q->data[c / EN_PLANE_LANES * q->block + q->at[r] + c % EN_PLANE_LANES];
+  for (int c = 0; c < d->cin / EN_PLANE_LANES; c++)
+    for (int b = 0; b < d->n; b++)
+      for (int64_t px = 0; px < plane; px++) {
+        int y = (int)(px / q->cols) - q->pad_top, x0 = (int)(px % q->cols) - q->pad_left;
+        const float *v = q->data + c * q->block + (b * plane + px) * EN_PLANE_LANES;
+        int inside = y >= 0 && y < d->h && x0 >= 0 && x0 < d->w;
+        for (int l = 0; l < EN_PLANE_LANES && !inside; l++) stray += v[l] != 0.0f;
+      }
+  return stray;
+}
+
+/* Random small depthwise convs with C a multiple of 16 that the planes apply to. */
+static en_conv_desc random_planes_desc(int t) {
+  en_conv_desc d;
+  do {
+    d = random_desc(1);
+    d.h = irand(1, 16), d.w = irand(1, 16);
+    d.cin = d.cout = EN_PLANE_LANES * (t % 7 == 6 ? irand(40, 45) : irand(1, 6));
+    effnet_padding pad = irand(0, 1) ? EFFNET_PAD_TF_SAME : EFFNET_PAD_SYMMETRIC;
+    int pb, pr, rows, cols;
+    en_padding(pad, d.h, d.kernel, d.stride, &d.pad_top, &pb);
+    en_padding(pad, d.w, d.kernel, d.stride, &d.pad_left, &pr);
+    d.oh = en_conv_out(d.h, d.stride), d.ow = en_conv_out(d.w, d.stride);
+    if (en_planes_shape(&d, &rows, &cols)) return d;
+  } while (1);
+}
+
+/* gemm_planes and depthwise_planes against the NHWC kernels: the fast ones the same bits as
+ * the fast NHWC pair where the CPU has them (en_fast_planes_pay), the reference's as the NHWC
+ * reference; nothing written outside the images; the same bits on one thread and on three. */
+static void test_planes(void) {
+  for (int t = 0; t < 120; t++) {
+    en_conv_desc d = random_planes_desc(t);
+    int cin = t % 5 == 0 ? irand(380, 500) : irand(1, 120), C = d.cin;
+    en_act act = (en_act)irand(0, 2);
+    int64_t rows = (int64_t)d.n * d.h * d.w;
+    size_t xn = (size_t)rows * C, on = (size_t)d.n * d.oh * d.ow * C, pn = (size_t)d.n * C;
+    float *x = randv((size_t)rows * cin), *ew = randv((size_t)C * cin), *eb = randv(C);
+    float *packed = randv(en_gemm_packed_floats(cin, C)), *e = randv(xn), *got = randv(xn);
+    float *dw = randv((size_t)d.kernel * d.kernel * C), *db = randv(C);
+    float *a = randv64(on), *b = randv64(on), *pa = randv(pn), *pb = randv(pn);
+    const float *bias = t % 4 == 3 ? NULL : eb;
+    en_gemm_pack(packed, ew, cin, C);
+    en_planes fast = zero_planes(&d, t % 2), ref = fast;
+    ref.data = aligned_alloc(64, (size_t)fast.block * (C / EN_PLANE_LANES) * sizeof(float));
+    memset(ref.data, 0, (size_t)fast.block * (C / EN_PLANE_LANES) * sizeof(float));
+    int pays = en_fast_planes_pay(&d);
+    /* the expand */
+    en_kernels_ref.gemm_planes(&ref, x, packed, bias, rows, cin, C, act);
+    en_kernels_ref.gemm(e, x, packed, bias, NULL, rows, cin, C, act);
+    CHECK_MSG(from_planes(got, &ref, &d) == 0 && !memcmp(got, e, xn * sizeof *e),
+              "gemm_planes ref n%d %dx%d %d->%d", d.n, d.h, d.w, cin, C);
+    if (pays) en_kernels_fast.gemm(e, x, packed, bias, NULL, rows, cin, C, act);
+    for (int threads = 3; threads >= 1; threads -= 2) {
+      int previous = omp_get_max_threads();
+      omp_set_num_threads(threads);
+      en_kernels_fast.gemm_planes(&fast, x, packed, bias, rows, cin, C, act);
+      omp_set_num_threads(previous);
+      CHECK_MSG(from_planes(got, &fast, &d) == 0 && !memcmp(got, e, xn * sizeof *e),
+                "gemm_planes fast n%d %dx%d %d->%d act %d pays %d, %d threads", d.n, d.h, d.w,
+                cin, C, act, pays, threads);
+    }
+    /* the depthwise conv over each planes' content */
+    from_planes(got, &ref, &d);
+    en_kernels_ref.depthwise(a, got, dw, db, &d, pa);
+    en_kernels_ref.depthwise_planes(b, &ref, dw, db, &d, pb);
+    CHECK_MSG(!memcmp(a, b, on * sizeof *a) && !memcmp(pa, pb, pn * sizeof *pa),
+              "depthwise_planes ref n%d %dx%d c%d k%d s%d", d.n, d.h, d.w, C, d.kernel, d.stride);
+    from_planes(got, &fast, &d);
+    if (pays) en_kernels_fast.depthwise(a, got, dw, db, &d, pa);
+    else en_kernels_ref.depthwise(a, got, dw, db, &d, pa);
+    for (int threads = 3; threads >= 1; threads -= 2) {
+      int previous = omp_get_max_threads();
+      omp_set_num_threads(threads);
+      en_kernels_fast.depthwise_planes(b, &fast, dw, db, &d, pb);
+      omp_set_num_threads(previous);
+      CHECK_MSG(!memcmp(a, b, on * sizeof *a) && !memcmp(pa, pb, pn * sizeof *pa),
+                "depthwise_planes fast n%d %dx%d c%d k%d s%d pays %d, %d threads", d.n, d.h,
+                d.w, C, d.kernel, d.stride, pays, threads);
+    }
+    free(x), free(ew), free(eb), free(packed), free(e), free(got), free(dw), free(db), free(a);
+    free(b), free(pa), free(pb), free(fast.data), free(ref.data), free((void *)fast.at);
+  }
+}
+
 /* A random stem (RGB 3x3 stride 2, as test_conv's) and the depthwise conv d over its output
  * (window 3 or 5, stride 1 or 2, the stem's channels). */
 static en_conv_desc random_stem(en_conv_desc *d, int t) {
@@ -546,6 +657,7 @@ int main(void) {
   test_pack_transposed();
   test_se_gate_folded();
   test_expand_depthwise();
+  test_planes();
   test_stem_depthwise();
   return TEST_SUMMARY();
 }

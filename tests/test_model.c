@@ -9,6 +9,7 @@
 #include "core/bigalloc.h"
 #include "infer/infer.h"
 #include "io/safetensors.h"
+#include "kernels/isa.h"
 #include "model/model.h"
 #include "testutil.h"
 
@@ -322,6 +323,55 @@ static void test_batch_split(void) {
   free(x);
 }
 
+/* The small depthwise convs' inputs in planes (infer.h's plane sets): the same logits, to the
+ * bit, as with the planes taken away (NHWC and a tile fill), batch of one and of three; and B0
+ * 224's sets: one per size, padded for the widest window on it (14 x 14: k3, k5 and k5 stride 2
+ * share planes of 18 x 18, the image at 2, 2), where they fit two L2s. */
+static void test_plane_sets(void) {
+  effnet_model *m = tiny(EFFNET_FAMILY_B, 5, 12);
+  int h = 120, w = 100;
+  float *x = random_input(3, h, w, 31), with[15], without[15];
+  for (int n = 1; n <= 3; n += 2) {
+    CHECK(effnet_model_forward(m, x, n, h, w, with) == EFFNET_OK);
+    int sets = m->plan.set_count, written = 0;
+    CHECK_MSG(sets > 0, "no plane sets for %d images of %d x %d", n, h, w);
+    for (int i = 0; i < sets; i++) /* the first pixel's 16 channels, where the CPU uses them */
+      for (int c = 0; c < EN_PLANE_LANES; c++)
+        written += m->plan.sets[i].planes.data[m->plan.sets[i].planes.at[0] + c] != 0.0f;
+    CHECK_MSG((written > 0) == (en_isa() == EN_ISA_AVX512 && en_dense_isa() != EN_ISA_PORTABLE),
+              "planes written: %d floats", written);
+    m->plan.set_count = 0;
+    CHECK(effnet_model_forward(m, x, n, h, w, without) == EFFNET_OK);
+    m->plan.set_count = sets;
+    CHECK_MSG(max_rel(with, without, 5 * (size_t)n) == 0.0, "planes change the logits: %g",
+              max_rel(with, without, 5 * (size_t)n));
+  }
+  effnet_model_free(m);
+  free(x);
+  effnet_spec s;
+  CHECK(effnet_spec_from_name(&s, "b0", NULL) == EFFNET_OK);
+  CHECK(effnet_model_create(&m, &s, 5, NULL) == EFFNET_OK);
+  effnet_model_set_threads(m, 1);
+  x = random_input(1, 224, 224, 7);
+  float *logits = malloc(1000 * sizeof *logits);
+  CHECK(effnet_model_forward(m, x, 1, 224, 224, logits) == EFFNET_OK);
+  int expect = (2 * en_l2_bytes() >= 672 * 18 * 18 * 4) + (2 * en_l2_bytes() >= 1152 * 11 * 11 * 4);
+  CHECK_EQ_INT(m->plan.set_count, expect);
+  for (int i = 0; i < m->plan.set_count; i++) {
+    const en_plane_set *set = &m->plan.sets[i];
+    int side = set->h == 14 ? 18 : 11;
+    CHECK_MSG(set->h == set->w && (set->h == 14 || set->h == 7) &&
+                  set->channels == (set->h == 14 ? 672 : 1152) && set->planes.rows == side &&
+                  set->planes.cols == side && set->planes.pad_top == 2 &&
+                  set->planes.pad_left == 2,
+              "B0 plane set %d: %d x %d, %d channels, planes %d x %d at %d, %d", i, set->h,
+              set->w, set->channels, set->planes.rows, set->planes.cols, set->planes.pad_top,
+              set->planes.pad_left);
+  }
+  effnet_model_free(m);
+  free(x), free(logits);
+}
+
 /* The profile's multiply-adds must add up to the analytic count (per image, times batch). */
 static void check_profile(effnet_model *m, int n, int h, int w) {
   float *x = random_input(n, h, w, 11), y[20];
@@ -526,6 +576,7 @@ int main(void) {
   test_placement_in_plan();
   test_big_alloc();
   test_batch_split();
+  test_plane_sets();
   test_profile();
   test_stem_fusion();
   test_denormal_mode();

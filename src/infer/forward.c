@@ -153,11 +153,18 @@ static fmap run_block(const en_forward_args *a, const en_block *b, const en_fold
   int part = b->stage + 1;
   float *pool = f->se_w1 ? p->pool : NULL;
   float *dw = place(p, p->dw, p->dw_cap, p->n * hw, b->mid_ch);
+  const en_planes *planes;
   if (f->expand_w && en_fuse_front(b, p->n, x.h, x.w)) {
     int64_t macs = in_rows * b->in_ch * b->mid_ch + p->n * hw * b->mid_ch * b->kernel * b->kernel;
     TIMED(a, part, EFFNET_OP_FUSED, macs,
           k->expand_depthwise(dw, pool, x.data, b->in_ch, f->expand_w, f->expand_b, f->dw_w,
                               f->dw_b, &d, p->expanded, p->ring));
+  } else if (f->expand_w && (planes = k->planes_pay(&d) ? en_plan_planes(p, &d) : NULL)) {
+    TIMED(a, part, EFFNET_OP_POINTWISE, in_rows * b->in_ch * b->mid_ch,
+          k->gemm_planes(planes, x.data, f->expand_w, f->expand_b, in_rows, b->in_ch, b->mid_ch,
+                         act));
+    TIMED(a, part, EFFNET_OP_DEPTHWISE, p->n * hw * b->mid_ch * b->kernel * b->kernel,
+          k->depthwise_planes(dw, planes, f->dw_w, f->dw_b, &d, pool));
   } else {
     if (f->expand_w)
       TIMED(a, part, EFFNET_OP_POINTWISE, in_rows * b->in_ch * b->mid_ch,

@@ -50,6 +50,15 @@ int en_fuse_stem(const en_arch *arch);
  * activation (B0's 7 x 7 stage: 2.2 MB against 0.5 MB), which a batch reads once. */
 int en_split_block(const en_arch *arch, int h, int w);
 
+/* Planes (kernels.h) of the small depthwise convs' inputs where their expand runs unfused (the
+ * expand GEMM writes them, the depthwise conv reads its tiles there): one set per depthwise
+ * input shape, window and padding, sized for the most channels of the blocks that share it. */
+#define EN_PLANE_SETS 16
+typedef struct en_plane_set {
+  int h, w, channels;
+  en_planes planes;
+} en_plane_set;
+
 /* The activation arena for one input shape and thread count. */
 typedef struct en_plan {
   int n, h, w, threads;
@@ -62,7 +71,15 @@ typedef struct en_plan {
   /* floats in ping (and pong), expanded and dw: with two threads or more, each tensor written
    * there is centred on the buffer's middle (en_plan_place) */
   size_t ping_cap, expanded_cap, dw_cap;
+  /* the plane sets, in memory of their own (calloc: zero, and pages the CPU never uses, where
+   * the planes do not pay, are never touched) */
+  en_plane_set sets[EN_PLANE_SETS];
+  int set_count;
+  void *planes_mem;
 } en_plan;
+
+/* The planes for depthwise conv d's input (n, h, w, d->cin), or NULL where the plan has none. */
+const en_planes *en_plan_planes(const en_plan *plan, const en_conv_desc *d);
 
 /* Where a tensor of `pixels` rows of c floats starts in a buffer of cap floats: its row
  * pixels / 2 on the buffer's middle (within 16 floats: the start stays 64-byte aligned), so

@@ -13,6 +13,7 @@
 
 typedef struct plan_sizes {
   size_t ping, expanded, dw, pool, se, im2col, gate, gated_w, ring;
+  size_t planes; /* bytes: the plane sets' planes and offsets (apart from the arena) */
   size_t channels; /* the most channels of any tensor (en_plan_place's margin) */
 } plan_sizes;
 
@@ -110,6 +111,93 @@ static void keep_max(size_t *m, size_t v) {
   if (v > *m) *m = v;
 }
 
+/* Block b's depthwise conv for an input of n images of H x W, padded as the network's are. */
+static en_conv_desc block_depthwise(const en_arch *a, const en_block *b, int n, int H, int W) {
+  en_conv_desc d = {n, H, W, b->mid_ch, b->mid_ch, b->kernel, b->stride, 0, 0,
+                    en_conv_out(H, b->stride), en_conv_out(W, b->stride), 0};
+  int after;
+  en_padding(a->spec.padding, H, b->kernel, b->stride, &d.pad_top, &after);
+  en_padding(a->spec.padding, W, b->kernel, b->stride, &d.pad_left, &after);
+  return d;
+}
+
+static int imax(int a, int b) { return a > b ? a : b; }
+
+/* Set s made to hold d's input and tile too: its padding the larger of the two, its planes
+ * grown to every tile (a tile of the planes before moves with their image). */
+static void widen(en_plane_set *s, const en_conv_desc *d, int rows, int cols) {
+  en_planes *q = &s->planes;
+  int top = imax(q->pad_top, d->pad_top), left = imax(q->pad_left, d->pad_left);
+  q->rows = imax(q->rows + top - q->pad_top, top - d->pad_top + rows);
+  q->cols = imax(q->cols + left - q->pad_left, left - d->pad_left + cols);
+  q->pad_top = top;
+  q->pad_left = left;
+  s->channels = imax(s->channels, d->cin);
+}
+
+/* The plane sets for n images of h x w (their planes' data not yet placed): one per input size
+ * among the blocks with an unfused expand before a depthwise conv that planes apply to
+ * (en_planes_shape), its planes padded for every such window on that size (B0's 14 x 14 k3, k5
+ * and k5 stride 2: the expand before each then writes the same lines), and of at most two L2s;
+ * the count, at most EN_PLANE_SETS (more sizes go without).
+ *
+ * The planes save the depthwise kernel its tile fill, but their zero margins are lines of their
+ * own, which the kernel reads from L2 or L3 where the fill read the image's pixels only, and
+ * each size's planes are memory of their own where the NHWC tensors of every block shared one
+ * buffer. Zen 4 (1 MiB L2), one thread, process pairs alternated, against the fill: B0 224
+ * (planes of 871 and 557 KB) 0.994 of the time (depthwise 0.80 ms -> 0.72, 1x1 convs +0.02), two
+ * threads 0.998 (one die) and 0.987 (two); B3 300 (1.7 and 1.8 MB) 0.998-0.999 (depthwise -0.17 ms, 1x1
+ * convs +0.15); B0's batch of 8 (7.0 and 4.5 MB) 1.003-1.008, hence the size limit. One buffer
+ * for all sizes, its margins zeroed where the size changed, was as fast on one thread (0.993) and
+ * slower on two (two dies: 1.019). */
+static int plane_sets(const en_arch *a, int n, int h, int w, en_plane_set *sets) {
+  int count = 0, H = en_conv_out(h, 2), W = en_conv_out(w, 2);
+  for (int i = 0; i < a->num_blocks; i++) {
+    const en_block *b = &a->blocks[i];
+    en_conv_desc d = block_depthwise(a, b, n, H, W);
+    int rows, cols, j = 0;
+    if (b->expand != 1 && !en_fuse_front(b, n, H, W) && en_planes_shape(&d, &rows, &cols)) {
+      while (j < count && (sets[j].h != H || sets[j].w != W)) j++;
+      if (j == count && count < EN_PLANE_SETS)
+        sets[count++] = (en_plane_set){H, W, 0, {NULL, NULL, 0, rows, cols, d.pad_top, d.pad_left}};
+      if (j < count) widen(&sets[j], &d, rows, cols);
+    }
+    H = en_conv_out(H, b->stride);
+    W = en_conv_out(W, b->stride);
+  }
+  int kept = 0;
+  for (int j = 0; j < count; j++) {
+    double bytes = (double)sets[j].channels * n * sets[j].planes.rows * sets[j].planes.cols;
+    if (bytes * sizeof(float) <= 2.0 * (double)en_l2_bytes()) sets[kept++] = sets[j];
+  }
+  return kept;
+}
+
+/* Bytes of set s for n images: its planes (channels x n x rows x cols floats) and offsets (n x
+ * h x w); 0 where they overflow. */
+static size_t set_bytes(const en_plane_set *s, int n, size_t *offsets) {
+  size_t planes, at, total;
+  *offsets = 0;
+  if (!mul4((size_t)s->channels * n, (size_t)s->planes.rows, (size_t)s->planes.cols,
+            sizeof(float), &planes) ||
+      !mul4((size_t)n, (size_t)s->h, (size_t)s->w, sizeof(int64_t), &at) ||
+      __builtin_add_overflow(planes, at, &total))
+    return 0;
+  *offsets = at;
+  return total;
+}
+
+/* Bytes of all the plane sets; 0 where they overflow (and where there are none). */
+static size_t planes_bytes(const en_arch *a, int n, int h, int w) {
+  en_plane_set sets[EN_PLANE_SETS];
+  int count = plane_sets(a, n, h, w, sets);
+  size_t total = 0, at, one;
+  for (int i = 0; i < count; i++)
+    if (!(one = set_bytes(&sets[i], n, &at)) || __builtin_add_overflow(total, one, &total))
+      return 0;
+  return total;
+}
+
 static int measure(const en_arch *a, int n, int h, int w, int threads, plan_sizes *s) {
   memset(s, 0, sizeof *s);
   size_t t;
@@ -160,7 +248,9 @@ static int measure(const en_arch *a, int n, int h, int w, int threads, plan_size
   if (!mul4(n, H, W, a->head_ch, &t)) return 0;
   keep_max(&s->expanded, t);
   keep_max(&s->pool, (size_t)n * a->head_ch);
-  return 1;
+  en_plane_set sets[EN_PLANE_SETS];
+  s->planes = planes_bytes(a, n, h, w);
+  return s->planes || plane_sets(a, n, h, w, sets) == 0;
 }
 
 static size_t round16(size_t v) { return (v + 15) / 16 * 16; }
@@ -200,12 +290,49 @@ effnet_status en_plan_size(const en_arch *a, int n, int h, int w, int threads,
   size_t total = 0;
   for (size_t i = 0; ok && i < sizeof parts / sizeof parts[0]; i++)
     ok = !__builtin_add_overflow(total, round16(parts[i]), &total);
+  ok = ok && !__builtin_add_overflow(total, s.planes / sizeof(float), &total);
   if (!ok || total > max_bytes / sizeof(float))
     return en_fail(err, EFFNET_E_LIMIT,
                    "input (%d, 3, %d, %d) needs more than the %zu MiB activation limit", n, h, w,
                    max_bytes >> 20);
   *floats = total;
   return EFFNET_OK;
+}
+
+/* The plane sets in memory of their own (bytes: planes_bytes), zeroed; their offsets filled. */
+static int place_planes(en_plan *p, const en_arch *a, int n, int h, int w, size_t bytes) {
+  p->set_count = plane_sets(a, n, h, w, p->sets);
+  if (!p->set_count) return 1;
+  p->planes_mem = calloc(1, bytes + 64);
+  if (!p->planes_mem) return 0;
+  char *cur = (char *)(((uintptr_t)p->planes_mem + 63) & ~(uintptr_t)63);
+  for (int i = 0; i < p->set_count; i++) { /* the planes first: each a multiple of 64 bytes */
+    en_plane_set *s = &p->sets[i];
+    size_t at, all = set_bytes(s, n, &at);
+    s->planes.data = (float *)cur;
+    s->planes.block = (int64_t)n * s->planes.rows * s->planes.cols * EN_PLANE_LANES;
+    cur += all - at;
+  }
+  for (int i = 0; i < p->set_count; i++) {
+    en_plane_set *s = &p->sets[i];
+    size_t at;
+    set_bytes(s, n, &at);
+    en_planes_index((int64_t *)cur, &s->planes, n, s->h, s->w);
+    s->planes.at = (const int64_t *)cur;
+    cur += at;
+  }
+  return 1;
+}
+
+const en_planes *en_plan_planes(const en_plan *p, const en_conv_desc *d) {
+  int64_t offset;
+  for (int i = 0; i < p->set_count; i++) {
+    const en_plane_set *s = &p->sets[i];
+    if (s->h == d->h && s->w == d->w && s->channels >= d->cin && p->n == d->n &&
+        en_planes_fit(&s->planes, d, &offset))
+      return &s->planes;
+  }
+  return NULL;
 }
 
 effnet_status en_plan_prepare(en_plan *p, const en_arch *a, int n, int h, int w, int threads,
@@ -217,10 +344,12 @@ effnet_status en_plan_prepare(en_plan *p, const en_arch *a, int n, int h, int w,
   plan_sizes s;
   measure(a, n, h, w, threads, &s);
   en_plan_free(p);
-  p->arena = aligned_alloc(64, total * sizeof(float));
-  if (!p->arena)
+  p->arena = aligned_alloc(64, (total - s.planes / sizeof(float)) * sizeof(float));
+  if (!p->arena || !place_planes(p, a, n, h, w, s.planes)) {
+    en_plan_free(p);
     return en_fail(err, EFFNET_E_NOMEM, "out of memory: activation arena of %zu MiB",
                    (total * sizeof(float)) >> 20);
+  }
   float *cur = p->arena;
   float **slots[] = {&p->ping, &p->pong, &p->expanded, &p->dw, &p->pool, &p->se_scratch,
                      &p->im2col, &p->gate, &p->gated_w, &p->ring};
@@ -244,5 +373,6 @@ effnet_status en_plan_prepare(en_plan *p, const en_arch *a, int n, int h, int w,
 void en_plan_free(en_plan *p) {
   if (!p) return;
   free(p->arena);
+  free(p->planes_mem);
   memset(p, 0, sizeof *p);
 }

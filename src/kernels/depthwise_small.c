@@ -1,5 +1,7 @@
 /* Depthwise convolution of small images (late stages: 7 x 7 to 40 x 40) one channel block (16
- * channels on AVX-512, 8 on AVX2) at a time, from a zero-padded copy of the block.
+ * channels on AVX-512, 8 on AVX2) at a time, from a zero-padded copy of the block, or (AVX-512)
+ * from the block's zero-padded plane, which the expand GEMM before it wrote (en_planes,
+ * kernels.h; B0 224's small depthwise convs 0.80 -> 0.72 ms without the copies, one thread).
  *
  * The row kernel (depthwise.c) treats the pixels whose window leaves the image one tap at a
  * time with run-time bounds; in a 7 x 7 image with a 5 x 5 window that is every pixel, and its
@@ -17,29 +19,75 @@
 #if EN_X86_TARGETS
 EN_TARGET_AVX512 __attribute__((flatten)) static void small_task_avx512(
     float *out, const float *img, const float *w, const float *bias, const en_conv_desc *d,
-    int i, float *pool, const float *next) {
-  small_task(out, img, w, bias, d, i, pool, EN_ISA_AVX512, next);
+    int i, float *pool, const float *next, const en_vec *given, int stride) {
+  small_task(out, img, w, bias, d, i, pool, EN_ISA_AVX512, next, given, stride);
 }
 #endif
 
-/* AVX-512, and AVX2 with 8-float vectors (depthwise_small_avx2.c): elsewhere a 16-float vector
- * is not one register (see vec16.h). */
-int en_fast_depthwise_small(float *out, const float *in, const float *w, const float *bias,
-                            const en_conv_desc *d, float *pool) {
-#if EN_X86_TARGETS
+/* Whether the small kernel takes d (the ISA aside): windows of 3 and 5, stride 1, or 2 where
+ * the output is at most 8 wide (stride 2 copies about four input pixels per output pixel:
+ * worth it only where the row kernel's rows are mostly border; B0's 14 -> 7: 57 vs 83 us; B3's
+ * 19 -> 10: 230 vs 190), and a tile of at most EN_DW_TILE pixels. */
+static int small_shape(const en_conv_desc *d) {
   tile_shape t = shape_of(d);
-  /* stride 2 copies about four input pixels per output pixel: worth it only where the row
-   * kernel's rows are mostly border (B0's 14 -> 7: 57 vs 83 us; B3's 19 -> 10: 230 vs 190) */
-  int isa = en_isa(), lanes = isa == EN_ISA_AVX512 ? LANES : 8;
-  if ((isa != EN_ISA_AVX512 && isa != EN_ISA_AVX2) || (d->kernel != 3 && d->kernel != 5) ||
-      (d->stride != 1 && (d->stride != 2 || d->ow > 8)) || (int64_t)t.rows * t.cols > EN_DW_TILE)
+  return (d->kernel == 3 || d->kernel == 5) && (d->stride == 1 || (d->stride == 2 && d->ow <= 8)) &&
+         (int64_t)t.rows * t.cols <= EN_DW_TILE;
+}
+
+/* Planes' tiles have the columns that the AVX-512 kernel reads, up to the last output pixel's
+ * window (the stack tile has a whole last group of four's: B0's 14 x 14 planes 18 pixels wide
+ * rather than 20, 0.994 of the network's time rather than 1.000, one thread). */
+int en_planes_shape(const en_conv_desc *d, int *rows, int *cols) {
+  tile_shape t = shape_of(d);
+  int reach = (d->ow - 1) * d->stride + d->kernel;
+  if (d->n < 1 || d->h < 1 || d->w < 1 || d->cin < 1 || d->cin % EN_PLANE_LANES ||
+      d->cout != d->cin || !small_shape(d) || d->pad_top < 0 || d->pad_left < 0 ||
+      t.rows < d->h + d->pad_top || reach < d->w + d->pad_left)
     return 0;
+  *rows = t.rows;
+  *cols = reach;
+  return 1;
+}
+
+int en_planes_fit(const en_planes *q, const en_conv_desc *d, int64_t *offset) {
+  int rows, cols, dy = q->pad_top - d->pad_top, dx = q->pad_left - d->pad_left;
+  if (!en_planes_shape(d, &rows, &cols) || dy < 0 || dx < 0 || dy + rows > q->rows ||
+      dx + cols > q->cols || q->rows < q->pad_top + d->h || q->cols < q->pad_left + d->w)
+    return 0;
+  *offset = ((int64_t)dy * q->cols + dx) * EN_PLANE_LANES;
+  return 1;
+}
+
+void en_planes_index(int64_t *at, const en_planes *q, int n, int h, int w) {
+  for (int b = 0; b < n; b++)
+    for (int y = 0; y < h; y++)
+      for (int x = 0; x < w; x++, at++)
+        *at = (((int64_t)b * q->rows + y + q->pad_top) * q->cols + x + q->pad_left) *
+              EN_PLANE_LANES;
+}
+
+/* The planes need 16-channel blocks and an AVX-512 depthwise kernel to read them as its tiles
+ * (AVX2's are 8 channels wide), and tiles of AVX2 or AVX-512 to write them (gemm.c). */
+int en_fast_planes_pay(const en_conv_desc *d) {
+  int rows, cols;
+  return en_isa() == EN_ISA_AVX512 && en_dense_isa() != EN_ISA_PORTABLE &&
+         en_planes_shape(d, &rows, &cols);
+}
+
+/* The kernel over in (NHWC), or with planes (in NULL) over their tiles: AVX-512 only. */
+static int small_run(float *out, const float *in, const en_planes *planes, const float *w,
+                     const float *bias, const en_conv_desc *d, float *pool) {
+#if EN_X86_TARGETS
+  int isa = en_isa(), lanes = isa == EN_ISA_AVX512 ? LANES : 8;
+  if ((isa != EN_ISA_AVX512 && isa != EN_ISA_AVX2) || !small_shape(d)) return 0;
   /* a task covers 16 channels, one 64-byte line per pixel: two 8-channel AVX2 blocks in one
    * task, as otherwise two threads wrote the two halves of every output line at once (B7's
    * 19 x 19 x 3840 k3 on two threads took 3.1 ms, 1.7 ms this way; one thread: 3.2-3.5) */
   int blocks = (d->cin + lanes - 1) / lanes, per = LANES / lanes;
   int groups = (blocks + per - 1) / per;
   int64_t tasks = (int64_t)d->n * groups;
+  int64_t plane = planes ? (int64_t)planes->rows * planes->cols * EN_PLANE_LANES : 0, offset = 0;
+  if (planes && (isa != EN_ISA_AVX512 || !en_planes_fit(planes, d, &offset))) return 0;
   /* contiguous runs of tasks per thread (static): a thread's next task is then the one whose
    * lines it prefetched (in-process A/B, two threads: B0 0.91-0.98 of the time, B3 0.95-0.96,
    * against a dynamic schedule) */
@@ -49,17 +97,37 @@ int en_fast_depthwise_small(float *out, const float *in, const float *w, const f
     int i1 = i0 + per < blocks ? i0 + per : blocks;
     int64_t image = (int64_t)b * d->h * d->w * d->cin, outs = (int64_t)b * d->oh * d->ow * d->cin;
     float *sums = pool ? pool + (int64_t)b * d->cin : NULL;
-    /* the next group's lines (same pixels, the next 64 bytes), during the first block */
-    const float *next = i1 < blocks ? in + image + (int64_t)i1 * lanes : NULL;
+    /* the next group's lines (same pixels, the next 64 bytes), during the first block (the
+     * planes' next tile follows this one: the hardware prefetcher's) */
+    const float *next = !planes && i1 < blocks ? in + image + (int64_t)i1 * lanes : NULL;
     for (int i = i0; i < i1; i++) {
       const float *pf = i == i0 ? next : NULL;
-      if (isa == EN_ISA_AVX512) small_task_avx512(out + outs, in + image, w, bias, d, i, sums, pf);
+      if (planes)
+        small_task_avx512(out + outs, NULL, w, bias, d, i, sums, NULL,
+                          (const en_vec *)(planes->data + i * planes->block + b * plane + offset),
+                          planes->cols);
+      else if (isa == EN_ISA_AVX512)
+        small_task_avx512(out + outs, in + image, w, bias, d, i, sums, pf, NULL, 0);
       else en_small_task_avx2(out + outs, in + image, w, bias, d, i, sums, pf);
     }
   }
   return 1;
 #else
-  (void)out, (void)in, (void)w, (void)bias, (void)d, (void)pool;
+  (void)out, (void)in, (void)planes, (void)w, (void)bias, (void)d, (void)pool;
   return 0;
 #endif
 }
+
+/* AVX-512, and AVX2 with 8-float vectors (depthwise_small_avx2.c): elsewhere a 16-float vector
+ * is not one register (see vec16.h). */
+int en_fast_depthwise_small(float *out, const float *in, const float *w, const float *bias,
+                            const en_conv_desc *d, float *pool) {
+  return small_run(out, in, NULL, w, bias, d, pool);
+}
+
+void en_fast_depthwise_planes(float *out, const en_planes *in, const float *w, const float *bias,
+                              const en_conv_desc *d, float *pool) {
+  if (en_fast_planes_pay(d) && small_run(out, NULL, in, w, bias, d, pool)) return;
+  en_ref_depthwise_planes(out, in, w, bias, d, pool);
+}
+

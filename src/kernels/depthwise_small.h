@@ -155,22 +155,27 @@ static inline __attribute__((always_inline)) en_vec block_any(
 }
 
 /* One (image, block) task; pool: the image's (C) sums; next: where the next task's input
- * lines start (prefetched into L2 meanwhile), or NULL. */
+ * lines start (prefetched into L2 meanwhile), or NULL; given: the block's tile itself (in its
+ * plane, en_planes: a whole block of LANES channels, rows `stride` pixels apart), or NULL to
+ * fill one from img. */
 static inline __attribute__((always_inline)) void small_task(float *out, const float *img,
                                                              const float *w, const float *bias,
                                                              const en_conv_desc *d, int i,
                                                              float *pool, int isa,
-                                                             const float *next) {
+                                                             const float *next,
+                                                             const en_vec *given, int stride) {
   en_vec tile[EN_DW_TILE];
   tile_shape t = shape_of(d);
   int c0, lanes, skip;
   en_vspan(d->cin, i, &c0, &lanes, &skip);
   en_vec b = bias ? en_vload(bias + c0, lanes) : (en_vec){0}, sum;
-  if (lanes == LANES) fill(tile, t, img, d, c0, LANES);
-  else fill(tile, t, img, d, c0, lanes);
+  const en_vec *tp = given ? given : tile;
+  if (given) t.cols = stride;
+  if (!given && lanes == LANES) fill(tile, t, img, d, c0, LANES);
+  else if (!given) fill(tile, t, img, d, c0, lanes);
 #define CASE(K, S)                                                                          \
   if (d->kernel == K && d->stride == S)                                                     \
-    sum = block_any(out, tile, t, w, b, d, c0, skip, lanes, K, S, isa, next);               \
+    sum = block_any(out, tp, t, w, b, d, c0, skip, lanes, K, S, isa, next);                 \
   else
   CASE(3, 1) CASE(3, 2) CASE(5, 1) CASE(5, 2) return;
 #undef CASE

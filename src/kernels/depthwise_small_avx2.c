@@ -9,6 +9,6 @@ EN_TARGET_AVX2 __attribute__((flatten)) void en_small_task_avx2(float *out, cons
                                                                 const float *bias,
                                                                 const en_conv_desc *d, int i,
                                                                 float *pool, const float *next) {
-  small_task(out, img, w, bias, d, i, pool, EN_ISA_AVX2, next);
+  small_task(out, img, w, bias, d, i, pool, EN_ISA_AVX2, next, NULL, 0);
 }
 #endif

@@ -226,5 +226,6 @@ EN_CLONES static void fast_add(float *out, const float *in, int64_t count) {
 const en_kernels en_kernels_fast = {
     "fast",      fast_conv, fast_pointwise, en_fast_depthwise, fast_se,      fast_pool,
     fast_linear, fast_add,  en_fast_gemm,   fast_se_gate,      en_fast_expand_depthwise,
-    en_fast_dense,   en_fast_stem_depthwise,
+    en_fast_dense,   en_fast_stem_depthwise, en_fast_planes_pay, en_fast_gemm_planes,
+    en_fast_depthwise_planes,
 };

@@ -51,7 +51,23 @@ typedef struct gemm_job {
   int stream;   /* the input comes from memory: the first panel prefetches its rows (AVX2) */
   int far;      /* the input lives in memory: the next row block's is prefetched (AVX2) */
   int store;    /* the output goes to memory: tiles prefetch their output rows ahead (AVX2) */
+  const en_planes *planes; /* the output in planes (kernels.h), out unused; or NULL */
 } gemm_job;
+
+_Static_assert(EN_PLANE_LANES == P, "a plane holds one panel");
+
+/* Where output row `row`'s panel p is: in the output rows, or in the planes; the next panels
+ * follow at a distance of step(g) floats. The tiles take it once per row (an address per store,
+ * a multiply each, made the products into planes 1.04-1.06 times as slow alone). */
+static inline __attribute__((always_inline)) float *out_at(const gemm_job *g, int64_t row,
+                                                           int p) {
+  const en_planes *q = g->planes;
+  return q ? q->data + p * q->block + q->at[row] : g->out + row * g->cout + p * P;
+}
+
+static inline __attribute__((always_inline)) int64_t step(const gemm_job *g) {
+  return g->planes ? g->planes->block : P;
+}
 
 /* Lines of the next panel to prefetch per tile: `lines` over the tiles of `rows` rows, mr rows
  * a tile, one spare so that the last tiles never fall behind. */
@@ -95,8 +111,10 @@ static inline __attribute__((always_inline)) void store_full(const gemm_job *g,
 #pragma GCC unroll 4
   for (int v = 0; v < nv; v++)
     bias[v] = g->bias ? vload_n(g->bias + (p + v) * P, v == nv - 1 ? tail : P, isa) : (en_vec){0};
-  float *out = g->out + i * g->cout + p * P;
   const float *res = g->residual ? g->residual + i * g->cout + p * P : NULL;
+  float *out[MR_MAX];
+  int64_t next = step(g);
+  for (int r = 0; r < mr; r++) out[r] = out_at(g, i + r, p);
   en_vec o[MR_MAX * NV_MAX];
 #pragma GCC unroll 24
   for (int r = 0; r < mr; r++)
@@ -111,7 +129,7 @@ static inline __attribute__((always_inline)) void store_full(const gemm_job *g,
     for (int v = 0; v < nv; v++) {
       int n = v == nv - 1 ? tail : P;
       if (res) o[r * nv + v] += vload_n(res + r * g->cout + v * P, n, isa);
-      en_vstore_from_isa(out + r * g->cout + v * P, o[r * nv + v], 0, n, isa);
+      en_vstore_from_isa(out[r] + v * next, o[r * nv + v], 0, n, isa);
     }
 }
 
@@ -121,6 +139,9 @@ static inline __attribute__((always_inline)) void tile(const gemm_job *g, int64_
                                                        int p, int nv, int k0, int kc, int isa) {
   en_vec acc[MR_MAX][NV_MAX];
   int K = g->cin, first = k0 == 0, last = k0 + kc == K;
+  float *out[MR_MAX];
+  int64_t next = step(g);
+  for (int r = 0; r < mr; r++) out[r] = out_at(g, i + r, p);
   int lanes[NV_MAX];
   for (int v = 0; v < nv; v++) {
     int left = g->cout - (p + v) * P;
@@ -128,8 +149,7 @@ static inline __attribute__((always_inline)) void tile(const gemm_job *g, int64_
   }
   for (int r = 0; r < mr; r++)
     for (int v = 0; v < nv; v++)
-      acc[r][v] = first ? (en_vec){0}
-                        : vload_n(g->out + (i + r) * g->cout + (p + v) * P, lanes[v], isa);
+      acc[r][v] = first ? (en_vec){0} : vload_n(out[r] + v * next, lanes[v], isa);
   const float *a = g->in + i * K + k0;
   const float *b = g->packed + ((int64_t)p * K + k0) * P;
   int64_t panel = (int64_t)K * P;
@@ -159,7 +179,7 @@ static inline __attribute__((always_inline)) void tile(const gemm_job *g, int64_
     for (int v = 0; v < nv; v++) {
       int col = (p + v) * P;
       en_vec o = last ? epilogue(g, acc[r][v], i + r, col, lanes[v], isa) : acc[r][v];
-      en_vstore_from_isa(g->out + (i + r) * g->cout + col, o, 0, lanes[v], isa);
+      en_vstore_from_isa(out[r] + v * next, o, 0, lanes[v], isa);
     }
 }
 
@@ -201,10 +221,27 @@ static inline __attribute__((always_inline)) void block(const gemm_job *g, int64
 }
 
 #if EN_X86_TARGETS
-/* flatten: the ISA's swish is too big for the inliner's taste and cannot be always_inline */
-EN_TARGET_AVX512 __attribute__((flatten)) static void block_avx512(const gemm_job *g, int64_t r0,
-                                                                   int64_t r1, int p0, int p1) {
-  block(g, r0, r1, p0, p1, EN_ISA_AVX512);
+/* flatten: the ISA's swish is too big for the inliner's taste and cannot be always_inline.
+ * Output rows and planes each have a function of their own, in which out_at's test is folded
+ * (with the test left in the tiles, B0 224 took 1.05 times as long on one thread, every product
+ * slower, on AVX2's tiles, whose functions are split alike below). */
+EN_TARGET_AVX512 __attribute__((flatten, noinline)) static void block_avx512_rows(
+    const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1) {
+  gemm_job h = *g;
+  h.planes = NULL;
+  block(&h, r0, r1, p0, p1, EN_ISA_AVX512);
+}
+
+EN_TARGET_AVX512 __attribute__((flatten, noinline)) static void block_avx512_planes(
+    const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1) {
+  gemm_job h = *g;
+  if (!h.planes) __builtin_unreachable();
+  block(&h, r0, r1, p0, p1, EN_ISA_AVX512);
+}
+
+static void block_avx512(const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1) {
+  if (g->planes) block_avx512_planes(g, r0, r1, p0, p1);
+  else block_avx512_rows(g, r0, r1, p0, p1);
 }
 
 /* AVX2 + FMA: written with intrinsics, a panel row being two 8-float registers. GCC keeps the
@@ -283,10 +320,12 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void tile_avx2(const
     m[h] = en_lane_mask8(n[h]);
   }
   __m256 c[12], acc[12]; /* c never has its address taken: it stays in registers */
-  float *o = g->out + i * g->cout + col;
+  float *o[12]; /* row r's panel p; a third half is the next panel's first */
+  int64_t half[3] = {0, 8, step(g)};
+  for (int r = 0; r < mr; r++) o[r] = out_at(g, i + r, p);
   for (int r = 0; r < mr; r++)
     for (int h = 0; h < nh; h++)
-      c[nh * r + h] = k0 ? en_load8(o + r * g->cout + 8 * h, n[h], m[h]) : _mm256_setzero_ps();
+      c[nh * r + h] = k0 ? en_load8(o[r] + half[h], n[h], m[h]) : _mm256_setzero_ps();
   const float *a = g->in + i * K + k0, *b = g->packed + ((int64_t)p * K + k0) * P;
   if (mr == 1 && nh < 3) /* one row (a batch-1 classifier) */
     one_row_avx2(c, a, b, kc, nh, p + 1 < g->panels ? b + (int64_t)K * P : NULL);
@@ -309,7 +348,7 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void tile_avx2(const
     }
   }
   for (int r = 0; r < mr; r++)
-    for (int h = 0; h < nh; h++) en_store8(o + r * g->cout + 8 * h, acc[nh * r + h], n[h], m[h]);
+    for (int h = 0; h < nh; h++) en_store8(o[r] + half[h], acc[nh * r + h], n[h], m[h]);
 }
 
 /* The next tile's height for `left` rows: 6 where that leaves none or at least 4; otherwise
@@ -513,8 +552,30 @@ EN_TARGET_AVX512 __attribute__((noinline)) static void swish_panel_avx512(const 
   en_swish_rows_avx512(g->out + r0 * g->cout + col, r1 - r0, g->cout, left < P ? left : P);
 }
 
+/* The same pass over panel p of planes (whole panels: en_fast_gemm_planes), four rows at a time
+ * through their offsets. */
+EN_TARGET_AVX512 __attribute__((noinline)) static void swish_planes_avx512(const gemm_job *g,
+                                                                          int64_t r0, int64_t r1,
+                                                                          int p) {
+  float *base = g->planes->data + p * g->planes->block;
+  const int64_t *at = g->planes->at;
+  int64_t r = r0;
+  for (; r + 4 <= r1; r += 4) {
+    __m512 v[4];
+    for (int j = 0; j < 4; j++) v[j] = _mm512_loadu_ps(base + at[r + j]);
+    en_swish_avx512(v, 4);
+    for (int j = 0; j < 4; j++) _mm512_storeu_ps(base + at[r + j], v[j]);
+  }
+  for (; r < r1; r++) {
+    __m512 v[1] = {_mm512_loadu_ps(base + at[r])};
+    en_swish_avx512(v, 1);
+    _mm512_storeu_ps(base + at[r], v[0]);
+  }
+}
+
 static void swish_panel(const gemm_job *g, int64_t r0, int64_t r1, int p) {
-  if (en_isa() == EN_ISA_AVX512) swish_panel_avx512(g, r0, r1, p);
+  if (g->planes) swish_planes_avx512(g, r0, r1, p); /* planes: AVX-512 CPUs only */
+  else if (en_isa() == EN_ISA_AVX512) swish_panel_avx512(g, r0, r1, p);
   else swish_panel_avx2(g, r0, r1, p);
 }
 
@@ -569,7 +630,9 @@ static inline EN_TARGET_AVX2 __attribute__((always_inline)) void block_avx2_of(
  * thread), 0.990 (two); B3 300 0.977 (pointwise 0.96, expand + depthwise 0.95). */
 EN_TARGET_AVX2 __attribute__((flatten, noinline)) static void block_avx2_any(
     const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1) {
-  block_avx2_of(g, g, 0, r0, r1, p0, p1);
+  gemm_job h = *g;
+  h.planes = NULL;
+  block_avx2_of(g, &h, 0, r0, r1, p0, p1);
 }
 
 EN_TARGET_AVX2 __attribute__((flatten, noinline)) static void block_avx2_plain(
@@ -577,6 +640,7 @@ EN_TARGET_AVX2 __attribute__((flatten, noinline)) static void block_avx2_plain(
   gemm_job h = *g;
   h.act = EN_ACT_NONE;
   h.residual = NULL;
+  h.planes = NULL;
   block_avx2_of(g, &h, post, r0, r1, p0, p1);
 }
 
@@ -584,13 +648,36 @@ EN_TARGET_AVX2 __attribute__((flatten, noinline)) static void block_avx2_skip(
     const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1) {
   gemm_job h = *g;
   h.act = EN_ACT_NONE;
+  h.planes = NULL;
+  block_avx2_of(g, &h, 0, r0, r1, p0, p1);
+}
+
+/* Into planes (never with a residual): no activation in the tiles (none, or a swish pass), or
+ * another in their epilogue (ReLU6). */
+EN_TARGET_AVX2 __attribute__((flatten, noinline)) static void block_avx2_planes(
+    const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1, int post) {
+  gemm_job h = *g;
+  if (!h.planes) __builtin_unreachable();
+  h.act = EN_ACT_NONE;
+  h.residual = NULL;
+  block_avx2_of(g, &h, post, r0, r1, p0, p1);
+}
+
+EN_TARGET_AVX2 __attribute__((flatten, noinline)) static void block_avx2_planes_any(
+    const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1) {
+  gemm_job h = *g;
+  if (!h.planes) __builtin_unreachable();
+  h.residual = NULL;
   block_avx2_of(g, &h, 0, r0, r1, p0, p1);
 }
 
 /* post: the swish as a pass over each panel after its tiles (swish_panel_avx2) */
 static void block_avx2(const gemm_job *g, int64_t r0, int64_t r1, int p0, int p1) {
   int post = g->act == EN_ACT_SWISH && !g->residual;
-  if ((g->act == EN_ACT_NONE || post) && !g->residual) block_avx2_plain(g, r0, r1, p0, p1, post);
+  if (g->planes && (g->act == EN_ACT_NONE || post)) block_avx2_planes(g, r0, r1, p0, p1, post);
+  else if (g->planes) block_avx2_planes_any(g, r0, r1, p0, p1);
+  else if ((g->act == EN_ACT_NONE || post) && !g->residual)
+    block_avx2_plain(g, r0, r1, p0, p1, post);
   else if (g->act == EN_ACT_NONE) block_avx2_skip(g, r0, r1, p0, p1);
   else block_avx2_any(g, r0, r1, p0, p1);
 }
@@ -669,7 +756,7 @@ static int empty_sum(const gemm_job *g, int c0, int c1) {
   for (int64_t r = 0; r < g->rows; r++)
     for (int c = c0; c < c1; c++) {
       float v = en_activate(g->bias ? g->bias[c] : 0.0f, g->act);
-      g->out[r * g->cout + c] = v + (g->residual ? g->residual[r * g->cout + c] : 0.0f);
+      out_at(g, r, c / P)[c % P] = v + (g->residual ? g->residual[r * g->cout + c] : 0.0f);
     }
   return 1;
 }
@@ -823,13 +910,15 @@ static void work_shares(const gemm_job *g, block_fn run) {
   }
 }
 
-/* The whole product, split over the OpenMP team. */
-static void gemm(float *out, const float *in, const float *packed, const float *bias,
-                 const float *residual, int64_t rows, int cin, int cout, en_act act) {
+/* The whole product, split over the OpenMP team; planes: the output there (out unused), or
+ * NULL. */
+static void gemm(float *out, const en_planes *planes, const float *in, const float *packed,
+                 const float *bias, const float *residual, int64_t rows, int cin, int cout,
+                 en_act act) {
   if (rows <= 0 || cout <= 0) return;
   gemm_job g = {out, in, packed, bias, residual, rows, cin, cout, (cout + P - 1) / P, act,
                 big_weights(cin, cout), big_input(rows, cin), far_input(rows, cin),
-                big_output(rows, cout)};
+                !planes && big_output(rows, cout), planes};
   if (empty_sum(&g, 0, cout)) return;
   /* few rows: AVX-512 on Zen 4 (isa.h), but only without an activation: AVX2's and AVX-512's
    * swish round differently, and a swish chosen by row count would give an image other bits
@@ -900,14 +989,25 @@ static void gemm(float *out, const float *in, const float *packed, const float *
 
 void en_fast_gemm(float *out, const float *in, const float *packed, const float *bias,
                   const float *residual, int64_t rows, int cin, int cout, en_act act) {
-  gemm(out, in, packed, bias, residual, rows, cin, cout, act);
+  gemm(out, NULL, in, packed, bias, residual, rows, cin, cout, act);
+}
+
+/* The planes' writers are the AVX2 and AVX-512 tiles, and the swish pass over them is AVX-512's
+ * (the planes serve AVX-512's depthwise kernel: en_fast_planes_pay); elsewhere the reference. */
+void en_fast_gemm_planes(const en_planes *out, const float *in, const float *packed,
+                         const float *bias, int64_t rows, int cin, int cout, en_act act) {
+  if (en_isa() != EN_ISA_AVX512 || en_dense_isa() == EN_ISA_PORTABLE || cout % EN_PLANE_LANES) {
+    en_ref_gemm_planes(out, in, packed, bias, rows, cin, cout, act);
+    return;
+  }
+  gemm(NULL, out, in, packed, bias, NULL, rows, cin, cout, act);
 }
 
 void en_fast_gemm_panels(float *out, const float *in, const float *packed, const float *bias,
                          int64_t rows, int cin, int cout, en_act act, int p0, int p1) {
   gemm_job g = {out, in, packed, bias, NULL, rows, cin, cout, (cout + P - 1) / P, act,
                 big_weights(cin, cout), big_input(rows, cin), far_input(rows, cin),
-                big_output(rows, cout)};
+                big_output(rows, cout), NULL};
   int c1 = p1 * P < cout ? p1 * P : cout;
   if (rows <= 0 || p0 >= p1 || empty_sum(&g, p0 * P, c1)) return;
   block_fn run = pick_block(en_dense_isa()); /* rows of an image: AVX2 on Zen 4 at any count */

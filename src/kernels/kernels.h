@@ -23,6 +23,23 @@ typedef struct en_conv_desc {
   en_act act; /* applied after the bias */
 } en_conv_desc;
 
+/* A tensor (n, h, w, C), C a multiple of 16, held as the small depthwise kernel's tiles
+ * (depthwise_small.h): per 16 channels and image, a plane of rows x cols pixels of 16 floats,
+ * the image at row pad_top, column pad_left, zeros all around. The expand GEMM before a small
+ * depthwise conv writes its output there (gemm_planes) and the depthwise kernel reads its tile
+ * in place (depthwise_planes: the window's zero padding is the plane's), where it copied each
+ * into a zero-padded tile before. Channels c .. c + 15 (c a multiple of 16) of pixel r = (b h +
+ * y) w + x are at data + c / 16 * block + at[r], at[r] = (b rows cols + (y + pad_top) cols + x +
+ * pad_left) 16; every other float of the planes is 0. */
+typedef struct en_planes {
+  float *data;
+  const int64_t *at;     /* n h w offsets (en_planes_index) */
+  int64_t block;         /* floats from one 16 channels to the next: n rows cols 16 */
+  int rows, cols;        /* a plane's pixels */
+  int pad_top, pad_left; /* the image's place in it */
+} en_planes;
+#define EN_PLANE_LANES 16
+
 /* conv: dense conv, weights (cout, kernel, kernel, cin) (OHWI), bias (cout).
  *   scratch: en_conv_scratch_floats(d) floats (may be NULL when that is 0).
  * pointwise: out (rows, cout) = act(in (rows, cin) . w(cout, cin)^T + bias); rows = n*h*w.
@@ -49,6 +66,11 @@ typedef struct en_conv_desc {
  *   weights (cout, kernel * kernel * cin) packed by en_gemm_pack; bias may be NULL; scratch:
  *   en_conv_scratch_floats(d) floats (one image's patches; the fast kernel needs it only for
  *   windows of more than EN_DENSE_TAPS taps).
+ * planes_pay: whether the expand before depthwise conv d (its input: n, h, w, C) should write
+ *   planes for depthwise_planes (the fast kernels have them for d on this CPU); the reference
+ *   table says never, its planes ops being the oracle of the fast ones.
+ * gemm_planes: gemm without residual into planes (cout a multiple of 16, rows = n h w).
+ * depthwise_planes: depthwise from planes of its input (d->cin a multiple of 16).
  * stem_depthwise: out = depthwise(dense(img)) as `depthwise` with pool: the stem's dense conv sd
  *   of the NHWC image (weights packed as for dense, bias may be NULL) and the first block's
  *   depthwise conv d (h, w = sd's oh, ow; cin = cout = sd->cout); stem_out: n * oh * ow * cout
@@ -84,9 +106,23 @@ typedef struct en_kernels {
                          const float *stem_bias, const en_conv_desc *sd, const float *dw_w,
                          const float *dw_b, const en_conv_desc *d, float *stem_out,
                          float *scratch);
+  int (*planes_pay)(const en_conv_desc *d);
+  void (*gemm_planes)(const en_planes *out, const float *in, const float *packed,
+                      const float *bias, int64_t rows, int cin, int cout, en_act act);
+  void (*depthwise_planes)(float *out, const en_planes *in, const float *w, const float *bias,
+                           const en_conv_desc *d, float *pool);
 } en_kernels;
 
-#define EN_KERNEL_OPS 12
+#define EN_KERNEL_OPS 15
+/* The tile (rows x cols pixels, its input at d's padding) that depthwise conv d reads from
+ * planes, or 0 where the planes do not apply to d (C not a multiple of 16, or a window, stride
+ * or image the small depthwise kernel does not take: src/kernels/depthwise_small.c). */
+int en_planes_shape(const en_conv_desc *d, int *rows, int *cols);
+/* Whether planes q hold d's input with room for its tile (the planes' padding at least d's);
+ * offset: the tile's first float in each plane. */
+int en_planes_fit(const en_planes *q, const en_conv_desc *d, int64_t *offset);
+/* q's offsets (q->at, n h w of them) for images of h x w */
+void en_planes_index(int64_t *at, const en_planes *q, int n, int h, int w);
 size_t en_expand_depthwise_scratch(const en_conv_desc *d, int threads);
 size_t en_stem_depthwise_scratch(const en_conv_desc *sd, const en_conv_desc *d, int threads);
 
@@ -169,6 +205,16 @@ void en_depthwise_row_avx2(float *out, const float *const *rows, const float *w,
                            int i1, int from_image);
 void en_fast_gemm(float *out, const float *in, const float *packed, const float *bias,
                   const float *residual, int64_t rows, int cin, int cout, en_act act);
+int en_fast_planes_pay(const en_conv_desc *d);
+void en_fast_gemm_planes(const en_planes *out, const float *in, const float *packed,
+                         const float *bias, int64_t rows, int cin, int cout, en_act act);
+void en_fast_depthwise_planes(float *out, const en_planes *in, const float *w, const float *bias,
+                              const en_conv_desc *d, float *pool);
+/* the reference table's planes ops (the fast ones' fallback where the CPU has no fast kernel) */
+void en_ref_gemm_planes(const en_planes *out, const float *in, const float *packed,
+                        const float *bias, int64_t rows, int cin, int cout, en_act act);
+void en_ref_depthwise_planes(float *out, const en_planes *in, const float *w, const float *bias,
+                             const en_conv_desc *d, float *pool);
 void en_fast_expand_depthwise(float *out, float *pool, const float *x, int cin, const float *ew,
                               const float *eb, const float *dw, const float *db,
                               const en_conv_desc *d, float *expanded, float *scratch);

@@ -181,10 +181,62 @@ static void ref_stem_depthwise(float *out, float *pool, const float *img, const 
   ref_depthwise(out, stem_out, dw, db, d, pool);
 }
 
+/* The planes ops (kernels.h): the reference path itself never takes them. */
+static int ref_planes_pay(const en_conv_desc *d) {
+  (void)d;
+  return 0;
+}
+
+void en_ref_gemm_planes(const en_planes *out, const float *in, const float *packed,
+                        const float *bias, int64_t rows, int cin, int cout, en_act act) {
+  const int P = EN_GEMM_PANEL, L = EN_PLANE_LANES;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; r++)
+    for (int co = 0; co < cout; co++) {
+      float acc = bias ? bias[co] : 0.0f;
+      const float *wp = packed + (int64_t)(co / P) * cin * P + co % P;
+      for (int ci = 0; ci < cin; ci++) acc += in[r * cin + ci] * wp[(int64_t)ci * P];
+      out->data[co / L * out->block + out->at[r] + co % L] = en_activate(acc, act);
+    }
+}
+
+/* ref_depthwise reading pixel (b, iy, ix) from the planes: their row iy + pad_top, column ix +
+ * pad_left of image b's plane (the at[] layout, the planes' padding); taps outside the image
+ * are skipped, as there, so the margins' zeros are not assumed. */
+void en_ref_depthwise_planes(float *out, const en_planes *in, const float *w, const float *bias,
+                             const en_conv_desc *d, float *pool) {
+  int k = d->kernel, C = d->cout, L = EN_PLANE_LANES;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int b = 0; b < d->n; b++)
+    for (int oy = 0; oy < d->oh; oy++)
+      for (int ox = 0; ox < d->ow; ox++)
+        for (int c = 0; c < C; c++) {
+          float acc = bias ? bias[c] : 0.0f;
+          const float *plane = in->data + c / L * in->block + (int64_t)b * in->rows * in->cols * L;
+          for (int ky = 0; ky < k; ky++) {
+            int iy = oy * d->stride - d->pad_top + ky;
+            if (iy < 0 || iy >= d->h) continue;
+            for (int kx = 0; kx < k; kx++) {
+              int ix = ox * d->stride - d->pad_left + kx;
+              if (ix < 0 || ix >= d->w) continue;
+              int64_t px = (int64_t)(iy + in->pad_top) * in->cols + ix + in->pad_left;
+              acc += plane[px * L + c % L] * w[(ky * k + kx) * C + c];
+            }
+          }
+          out[(((int64_t)b * d->oh + oy) * d->ow + ox) * C + c] = en_activate(acc, d->act);
+        }
+  if (pool) {
+    int64_t hw = (int64_t)d->oh * d->ow;
+    ref_pool(pool, out, d->n, hw, C);
+    for (int64_t i = 0; i < (int64_t)d->n * C; i++) pool[i] *= (float)hw;
+  }
+}
+
 const en_kernels en_kernels_ref = {
     "reference", ref_conv,  ref_pointwise, ref_depthwise, ref_se,      ref_pool,
     ref_linear,  ref_add,   ref_gemm,      ref_se_gate,   ref_expand_depthwise,
-    ref_dense,   ref_stem_depthwise,
+    ref_dense,   ref_stem_depthwise, ref_planes_pay, en_ref_gemm_planes,
+    en_ref_depthwise_planes,
 };
 
 _Static_assert(sizeof(en_kernels) == sizeof(const char *) + EN_KERNEL_OPS * sizeof(void (*)(void)),
