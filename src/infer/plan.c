@@ -145,11 +145,11 @@ static void widen(en_plane_set *s, const en_conv_desc *d, int rows, int cols) {
  * own, which the kernel reads from L2 or L3 where the fill read the image's pixels only, and
  * each size's planes are memory of their own where the NHWC tensors of every block shared one
  * buffer. Zen 4 (1 MiB L2), one thread, process pairs alternated, against the fill: B0 224
- * (planes of 871 and 557 KB) 0.994 of the time (depthwise 0.80 ms -> 0.72, 1x1 convs +0.02), two
- * threads 0.998 (one die) and 0.987 (two); B3 300 (1.7 and 1.8 MB) 0.998-0.999 (depthwise -0.17 ms, 1x1
- * convs +0.15); B0's batch of 8 (7.0 and 4.5 MB) 1.003-1.008, hence the size limit. One buffer
- * for all sizes, its margins zeroed where the size changed, was as fast on one thread (0.993) and
- * slower on two (two dies: 1.019). */
+ * (planes of 871 and 557 KB) 0.994 of the time (depthwise 0.80 ms -> 0.72, 1x1 convs +0.02),
+ * two threads 0.998 (one die) and 0.987 (two); B3 300 (1.7 and 1.8 MB) 0.998-0.999 (depthwise
+ * -0.17 ms, 1x1 convs +0.15); B0's batch of 8 (7.0 and 4.5 MB) 1.003-1.008, hence the size
+ * limit. One buffer for all sizes, its margins zeroed where the size changed, was as fast on one
+ * thread (0.993) and slower on two (two dies: 1.019). */
 static int plane_sets(const en_arch *a, int n, int h, int w, en_plane_set *sets) {
   int count = 0, H = en_conv_out(h, 2), W = en_conv_out(w, 2);
   for (int i = 0; i < a->num_blocks; i++) {
