@@ -66,15 +66,15 @@ void en_planes_index(int64_t *at, const en_planes *q, int n, int h, int w) {
               EN_PLANE_LANES;
 }
 
-/* The planes need 16-channel blocks and an AVX-512 depthwise kernel to read them as its tiles
- * (AVX2's are 8 channels wide), and tiles of AVX2 or AVX-512 to write them (gemm.c). */
+/* The planes need the depthwise kernels of AVX-512 or AVX2 to read them as tiles (AVX2's one
+ * half of each 16-float pixel), and tiles of AVX2 or AVX-512 to write them (gemm.c). */
 int en_fast_planes_pay(const en_conv_desc *d) {
-  int rows, cols;
-  return en_isa() == EN_ISA_AVX512 && en_dense_isa() != EN_ISA_PORTABLE &&
+  int rows, cols, isa = en_isa();
+  return (isa == EN_ISA_AVX512 || isa == EN_ISA_AVX2) && en_dense_isa() != EN_ISA_PORTABLE &&
          en_planes_shape(d, &rows, &cols);
 }
 
-/* The kernel over in (NHWC), or with planes (in NULL) over their tiles: AVX-512 only. */
+/* The kernel over in (NHWC), or with planes (in NULL) over their tiles. */
 static int small_run(float *out, const float *in, const en_planes *planes, const float *w,
                      const float *bias, const en_conv_desc *d, float *pool) {
 #if EN_X86_TARGETS
@@ -87,7 +87,7 @@ static int small_run(float *out, const float *in, const en_planes *planes, const
   int groups = (blocks + per - 1) / per;
   int64_t tasks = (int64_t)d->n * groups;
   int64_t plane = planes ? (int64_t)planes->rows * planes->cols * EN_PLANE_LANES : 0, offset = 0;
-  if (planes && (isa != EN_ISA_AVX512 || !en_planes_fit(planes, d, &offset))) return 0;
+  if (planes && !en_planes_fit(planes, d, &offset)) return 0;
   /* contiguous runs of tasks per thread (static): a thread's next task is then the one whose
    * lines it prefetched (in-process A/B, two threads: B0 0.91-0.98 of the time, B3 0.95-0.96,
    * against a dynamic schedule) */
@@ -102,13 +102,17 @@ static int small_run(float *out, const float *in, const en_planes *planes, const
     const float *next = !planes && i1 < blocks ? in + image + (int64_t)i1 * lanes : NULL;
     for (int i = i0; i < i1; i++) {
       const float *pf = i == i0 ? next : NULL;
-      if (planes)
+      if (planes && isa == EN_ISA_AVX512)
         small_task_avx512(out + outs, NULL, w, bias, d, i, sums, NULL,
                           (const en_vec *)(planes->data + i * planes->block + b * plane + offset),
                           planes->cols);
+      else if (planes) /* block i: half i % 2 of plane i / 2 */
+        en_small_task_avx2(out + outs, NULL, w, bias, d, i, sums, NULL,
+                           planes->data + i / 2 * planes->block + b * plane + offset + i % 2 * 8,
+                           planes->cols);
       else if (isa == EN_ISA_AVX512)
         small_task_avx512(out + outs, in + image, w, bias, d, i, sums, pf, NULL, 0);
-      else en_small_task_avx2(out + outs, in + image, w, bias, d, i, sums, pf);
+      else en_small_task_avx2(out + outs, in + image, w, bias, d, i, sums, pf, NULL, 0);
     }
   }
   return 1;

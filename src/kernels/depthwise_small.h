@@ -54,11 +54,12 @@ static inline __attribute__((always_inline)) void fill(en_vec *tile, tile_shape 
  * for the SE pooling. */
 static inline __attribute__((always_inline)) en_vec pixel_group(
     float *o, const en_vec *row, int64_t cols, const en_vec *wv, en_vec bias,
-    const en_conv_desc *d, int skip, int lanes, int K, int S, int G, int isa, en_act act) {
+    const en_conv_desc *d, int skip, int lanes, int K, int S, int PS, int G, int isa,
+    en_act act) {
   en_vec acc[4] = {bias, bias, bias, bias};
   for (int ky = 0; ky < K; ky++)
     for (int kx = 0; kx < K; kx++)
-      for (int j = 0; j < G; j++) acc[j] += row[ky * cols + j * S + kx] * wv[ky * K + kx];
+      for (int j = 0; j < G; j++) acc[j] += row[ky * cols + (j * S + kx) * PS] * wv[ky * K + kx];
   en_vact_n(acc, G, act, isa);
   for (int j = 0; j < G; j++) en_vstore_from_isa(o + (int64_t)j * d->cin, acc[j], skip, lanes, isa);
   en_vec s = acc[0];
@@ -72,12 +73,13 @@ static inline __attribute__((always_inline)) en_vec pixel_group(
  * time (en_act_avx2) */
 static inline __attribute__((always_inline)) en_vec pixel_group8(
     float *o, const en_vec *row, int64_t cols, const en_vec *wv, en_vec bias,
-    const en_conv_desc *d, int skip, int lanes, int K, int S, int G, int isa, en_act act) {
+    const en_conv_desc *d, int skip, int lanes, int K, int S, int PS, int G, int isa,
+    en_act act) {
   en_vec acc[8];
   for (int j = 0; j < G; j++) acc[j] = bias;
   for (int ky = 0; ky < K; ky++)
     for (int kx = 0; kx < K; kx++)
-      for (int j = 0; j < G; j++) acc[j] += row[ky * cols + j * S + kx] * wv[ky * K + kx];
+      for (int j = 0; j < G; j++) acc[j] += row[ky * cols + (j * S + kx) * PS] * wv[ky * K + kx];
   for (int j = 0; j < G; j += 2) en_vact_n(acc + j, G - j < 2 ? G - j : 2, act, isa);
   for (int j = 0; j < G; j++) en_vstore_from_isa(o + (int64_t)j * d->cin, acc[j], skip, lanes, isa);
   en_vec s = (acc[0] + acc[1]) + (acc[2] + acc[3]), t = acc[4];
@@ -87,7 +89,8 @@ static inline __attribute__((always_inline)) en_vec pixel_group8(
   return s + t;
 }
 
-/* The block: K x K taps, stride S (constants), each row's output pixels in groups of four and
+/* The block: K x K taps, stride S (constants), pixels PS vectors apart in the tile (a constant:
+ * 1, or 2 for AVX2 reading 16-channel planes), each row's output pixels in groups of four and
  * a last group of 1-3 (a 10-pixel row used to compute 12). With the sums in a tree and the
  * swish's copies fixed (vec16.h), one thread, builds alternated: AVX2 0.84-0.92 of the time
  * at 7x7 to 19x19, AVX-512 0.95-1.02. AVX2, k5: groups of eight, and a last 5-7 as one group
@@ -96,7 +99,7 @@ static inline __attribute__((always_inline)) en_vec pixel_group8(
  * k3 and AVX-512 gained nothing that way (0.96-1.07). */
 static inline __attribute__((always_inline)) en_vec block_kernel(
     float *out, const en_vec *tile, tile_shape t, const float *w, en_vec bias,
-    const en_conv_desc *d, int c0, int skip, int lanes, int K, int S, int isa,
+    const en_conv_desc *d, int c0, int skip, int lanes, int K, int S, int PS, int isa,
     const float *next, en_act act) {
   en_vec wv[7 * 7], sum = {0};
   int wide = isa == EN_ISA_AVX2 && K == 5;
@@ -107,11 +110,12 @@ static inline __attribute__((always_inline)) en_vec block_kernel(
       for (int64_t px = hw * oy / d->oh; px < hw * (oy + 1) / d->oh; px++)
         __builtin_prefetch(next + px * d->cin, 0, 2);
     for (int ox = 0; ox < d->ow; ox += 4) {
-      const en_vec *row = tile + (int64_t)oy * S * t.cols + ox * S;
+      const en_vec *row = tile + ((int64_t)oy * S * t.cols + ox * S) * PS;
       float *o = out + ((int64_t)oy * d->ow + ox) * d->cin + c0;
       int g = d->ow - ox;
-#define EN_GROUP8(n) pixel_group8(o, row, t.cols, wv, bias, d, skip, lanes, K, S, n, isa, act)
-#define EN_GROUP(n) pixel_group(o, row, t.cols, wv, bias, d, skip, lanes, K, S, n, isa, act)
+#define EN_GROUP8(n) \
+  pixel_group8(o, row, t.cols * PS, wv, bias, d, skip, lanes, K, S, PS, n, isa, act)
+#define EN_GROUP(n) pixel_group(o, row, t.cols * PS, wv, bias, d, skip, lanes, K, S, PS, n, isa, act)
       if (wide && g > 4) {
         int G = g < 8 ? g : 8;
         if (G == 8) sum += EN_GROUP8(8);
@@ -143,21 +147,21 @@ static inline __attribute__((always_inline)) en_vec block_kernel(
  * keeps the descriptor's (not measured). Same bits either way. */
 static inline __attribute__((always_inline)) en_vec block_any(
     float *out, const en_vec *tile, tile_shape t, const float *w, en_vec b,
-    const en_conv_desc *d, int c0, int skip, int lanes, int K, int S, int isa,
+    const en_conv_desc *d, int c0, int skip, int lanes, int K, int S, int PS, int isa,
     const float *next) {
   if (lanes == LANES && skip == 0 && K == 3 && isa == EN_ISA_AVX2 && d->act == EN_ACT_SWISH)
-    return block_kernel(out, tile, t, w, b, d, c0, 0, LANES, K, S, isa, next, EN_ACT_SWISH);
+    return block_kernel(out, tile, t, w, b, d, c0, 0, LANES, K, S, PS, isa, next, EN_ACT_SWISH);
   if (lanes == LANES && skip == 0)
-    return block_kernel(out, tile, t, w, b, d, c0, 0, LANES, K, S, isa, next, d->act);
+    return block_kernel(out, tile, t, w, b, d, c0, 0, LANES, K, S, PS, isa, next, d->act);
   if (lanes == LANES)
-    return block_kernel(out, tile, t, w, b, d, c0, skip, LANES, K, S, isa, next, d->act);
-  return block_kernel(out, tile, t, w, b, d, c0, skip, lanes, K, S, isa, next, d->act);
+    return block_kernel(out, tile, t, w, b, d, c0, skip, LANES, K, S, PS, isa, next, d->act);
+  return block_kernel(out, tile, t, w, b, d, c0, skip, lanes, K, S, PS, isa, next, d->act);
 }
 
 /* One (image, block) task; pool: the image's (C) sums; next: where the next task's input
  * lines start (prefetched into L2 meanwhile), or NULL; given: the block's tile itself (in its
- * plane, en_planes: a whole block of LANES channels, rows `stride` pixels apart), or NULL to
- * fill one from img. */
+ * plane, en_planes: a whole block of LANES channels, rows `stride` pixels apart; on AVX2 one
+ * half of each 16-float pixel), or NULL to fill one from img. */
 static inline __attribute__((always_inline)) void small_task(float *out, const float *img,
                                                              const float *w, const float *bias,
                                                              const en_conv_desc *d, int i,
@@ -173,11 +177,15 @@ static inline __attribute__((always_inline)) void small_task(float *out, const f
   if (given) t.cols = stride;
   if (!given && lanes == LANES) fill(tile, t, img, d, c0, LANES);
   else if (!given) fill(tile, t, img, d, c0, lanes);
-#define CASE(K, S)                                                                          \
+#define CASE(K, S, PS)                                                                      \
   if (d->kernel == K && d->stride == S)                                                     \
-    sum = block_any(out, tp, t, w, b, d, c0, skip, lanes, K, S, isa, next);                 \
+    sum = block_any(out, tp, t, w, b, d, c0, skip, lanes, K, S, PS, isa, next);             \
   else
-  CASE(3, 1) CASE(3, 2) CASE(5, 1) CASE(5, 2) return;
+  if (given && isa == EN_ISA_AVX2) { /* 16-float pixels: every other 8-float vector */
+    CASE(3, 1, 2) CASE(3, 2, 2) CASE(5, 1, 2) CASE(5, 2, 2) return;
+  } else {
+    CASE(3, 1, 1) CASE(3, 2, 1) CASE(5, 1, 1) CASE(5, 2, 1) return;
+  }
 #undef CASE
   if (pool) {
     float s[LANES];

@@ -8,7 +8,8 @@ EN_TARGET_AVX2 __attribute__((flatten)) void en_small_task_avx2(float *out, cons
                                                                 const float *w,
                                                                 const float *bias,
                                                                 const en_conv_desc *d, int i,
-                                                                float *pool, const float *next) {
-  small_task(out, img, w, bias, d, i, pool, EN_ISA_AVX2, next, NULL, 0);
+                                                                float *pool, const float *next,
+                                                                const float *given, int stride) {
+  small_task(out, img, w, bias, d, i, pool, EN_ISA_AVX2, next, (const en_vec *)given, stride);
 }
 #endif

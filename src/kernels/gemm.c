@@ -573,8 +573,35 @@ EN_TARGET_AVX512 __attribute__((noinline)) static void swish_planes_avx512(const
   }
 }
 
+/* AVX2's, two rows (four registers) at a time as swish_panel_avx2's (the same bits) */
+EN_TARGET_AVX2 __attribute__((noinline)) static void swish_planes_avx2(const gemm_job *g,
+                                                                      int64_t r0, int64_t r1,
+                                                                      int p) {
+  float *base = g->planes->data + p * g->planes->block;
+  const int64_t *at = g->planes->at;
+  int64_t r = r0;
+  for (; r + 2 <= r1; r += 2) {
+    float *a = base + at[r], *b = base + at[r + 1];
+    __m256 h[4] = {_mm256_loadu_ps(a), _mm256_loadu_ps(a + 8), _mm256_loadu_ps(b),
+                   _mm256_loadu_ps(b + 8)};
+    en_swish_avx2(h, 4);
+    _mm256_storeu_ps(a, h[0]);
+    _mm256_storeu_ps(a + 8, h[1]);
+    _mm256_storeu_ps(b, h[2]);
+    _mm256_storeu_ps(b + 8, h[3]);
+  }
+  if (r < r1) {
+    float *a = base + at[r];
+    __m256 h[2] = {_mm256_loadu_ps(a), _mm256_loadu_ps(a + 8)};
+    en_swish_avx2(h, 2);
+    _mm256_storeu_ps(a, h[0]);
+    _mm256_storeu_ps(a + 8, h[1]);
+  }
+}
+
 static void swish_panel(const gemm_job *g, int64_t r0, int64_t r1, int p) {
-  if (g->planes) swish_planes_avx512(g, r0, r1, p); /* planes: AVX-512 CPUs only */
+  if (g->planes && en_isa() == EN_ISA_AVX512) swish_planes_avx512(g, r0, r1, p);
+  else if (g->planes) swish_planes_avx2(g, r0, r1, p);
   else if (en_isa() == EN_ISA_AVX512) swish_panel_avx512(g, r0, r1, p);
   else swish_panel_avx2(g, r0, r1, p);
 }
@@ -992,11 +1019,10 @@ void en_fast_gemm(float *out, const float *in, const float *packed, const float 
   gemm(out, NULL, in, packed, bias, residual, rows, cin, cout, act);
 }
 
-/* The planes' writers are the AVX2 and AVX-512 tiles, and the swish pass over them is AVX-512's
- * (the planes serve AVX-512's depthwise kernel: en_fast_planes_pay); elsewhere the reference. */
+/* The planes' writers are the AVX2 and AVX-512 tiles (elsewhere the reference). */
 void en_fast_gemm_planes(const en_planes *out, const float *in, const float *packed,
                          const float *bias, int64_t rows, int cin, int cout, en_act act) {
-  if (en_isa() != EN_ISA_AVX512 || en_dense_isa() == EN_ISA_PORTABLE || cout % EN_PLANE_LANES) {
+  if (en_dense_isa() == EN_ISA_PORTABLE || cout % EN_PLANE_LANES) {
     en_ref_gemm_planes(out, in, packed, bias, rows, cin, cout, act);
     return;
   }

@@ -185,9 +185,11 @@ void en_fast_depthwise(float *out, const float *in, const float *w, const float 
 int en_fast_depthwise_small(float *out, const float *in, const float *w, const float *bias,
                             const en_conv_desc *d, float *pool);
 /* its AVX2 task (src/kernels/depthwise_small_avx2.c): 8-channel block i of one image; next:
- * input lines to prefetch meanwhile, or NULL */
+ * input lines to prefetch meanwhile, or NULL; given: the block's tile in planes (its first
+ * pixel's 8 floats, pixels 16 floats apart, rows `stride` pixels apart), or NULL */
 void en_small_task_avx2(float *out, const float *img, const float *w, const float *bias,
-                        const en_conv_desc *d, int i, float *pool, const float *next);
+                        const en_conv_desc *d, int i, float *pool, const float *next,
+                        const float *given, int stride);
 /* Depthwise outputs of more bytes per image than this are written to memory with
  * non-temporal stores (src/kernels/depthwise_row.h, stream_output); 0, the default:
  * EN_MEMORY_L2S per-core L2 caches. Tests set 1 to reach that path with small tensors. */
