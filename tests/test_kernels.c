@@ -362,15 +362,24 @@ static void test_expand_depthwise(void) {
 
 /* ---- planes ---- */
 
-/* Planes for d's input, zeroed, padded `more` pixels beyond d's own tile on each side where
- * more > 0 (planes shared by windows of several sizes: the tile then starts inside them). */
+/* Floats in planes q of C channels: the planes and the rows of zeros after them. */
+static size_t planes_floats(const en_planes *q, int C) {
+  return (size_t)q->block * (C / EN_PLANE_LANES) +
+         (size_t)(q->pad_top + 1) * q->cols * EN_PLANE_LANES;
+}
+
+/* Planes for d's input, zeroed, as small as en_planes_fit allows, or (more) with up to 2 more
+ * pixels of padding and a row and a column more (planes shared by windows of several sizes). */
 static en_planes zero_planes(const en_conv_desc *d, int more) {
-  int rows, cols, top = more ? irand(0, 2) : 0, left = more ? irand(0, 2) : 0;
+  int rows, cols, top = d->pad_top + (more ? irand(0, 2) : 0);
+  int left = d->pad_left + (more ? irand(0, 2) : 0);
   en_planes_shape(d, &rows, &cols);
-  en_planes q = {NULL, NULL, 0, rows + top + (more ? irand(0, 1) : 0),
-                 cols + left + (more ? irand(0, 1) : 0), d->pad_top + top, d->pad_left + left};
+  rows = rows - d->pad_top > top + d->h ? rows - d->pad_top : top + d->h;
+  cols = cols - d->pad_left > left + d->w ? cols - d->pad_left : left + d->w;
+  en_planes q = {NULL, NULL, 0, rows + (more ? irand(0, 1) : 0),
+                 cols + (more ? irand(0, 1) : 0), top, left};
   q.block = (int64_t)d->n * q.rows * q.cols * EN_PLANE_LANES;
-  size_t floats = (size_t)q.block * (d->cin / EN_PLANE_LANES);
+  size_t floats = planes_floats(&q, d->cin);
   q.data = aligned_alloc(64, floats * sizeof(float));
   memset(q.data, 0, floats * sizeof(float));
   int64_t *at = malloc((size_t)d->n * d->h * d->w * sizeof *at);
@@ -379,21 +388,19 @@ static en_planes zero_planes(const en_conv_desc *d, int more) {
   return q;
 }
 
-/* The NHWC tensor in planes q (n, h, w, C of d); returns how many floats outside the images
- * are not zero. */
+/* The NHWC tensor in planes q (n, h, w, C of d); returns how many floats other than the
+ * images' pixels are not zero. */
 static int64_t from_planes(float *x, const en_planes *q, const en_conv_desc *d) {
-  int64_t pixels = (int64_t)d->n * d->h * d->w, plane = (int64_t)q->rows * q->cols, stray = 0;
+  int64_t pixels = (int64_t)d->n * d->h * d->w, stray = 0, L = EN_PLANE_LANES;
+  size_t floats = planes_floats(q, d->cin);
+  char *image = calloc(floats / L, 1);
   for (int64_t r = 0; r < pixels; r++)
-    for (int c = 0; c < d->cin; c++)
-      x[r * d->cin + c] = q->data[c / EN_PLANE_LANES * q->block + q->at[r] + c % EN_PLANE_LANES];
-  for (int c = 0; c < d->cin / EN_PLANE_LANES; c++)
-    for (int b = 0; b < d->n; b++)
-      for (int64_t px = 0; px < plane; px++) {
-        int y = (int)(px / q->cols) - q->pad_top, x0 = (int)(px % q->cols) - q->pad_left;
-        const float *v = q->data + c * q->block + (b * plane + px) * EN_PLANE_LANES;
-        int inside = y >= 0 && y < d->h && x0 >= 0 && x0 < d->w;
-        for (int l = 0; l < EN_PLANE_LANES && !inside; l++) stray += v[l] != 0.0f;
-      }
+    for (int c = 0; c < d->cin; c++) {
+      x[r * d->cin + c] = q->data[c / L * q->block + q->at[r] + c % L];
+      image[(c / L * q->block + q->at[r]) / L] = 1;
+    }
+  for (size_t f = 0; f < floats; f++) stray += !image[f / L] && q->data[f] != 0.0f;
+  free(image);
   return stray;
 }
 
@@ -430,8 +437,8 @@ static void test_planes(void) {
     const float *bias = t % 4 == 3 ? NULL : eb;
     en_gemm_pack(packed, ew, cin, C);
     en_planes fast = zero_planes(&d, t % 2), ref = fast;
-    ref.data = aligned_alloc(64, (size_t)fast.block * (C / EN_PLANE_LANES) * sizeof(float));
-    memset(ref.data, 0, (size_t)fast.block * (C / EN_PLANE_LANES) * sizeof(float));
+    ref.data = aligned_alloc(64, planes_floats(&fast, C) * sizeof(float));
+    memset(ref.data, 0, planes_floats(&fast, C) * sizeof(float));
     int pays = en_fast_planes_pay(&d);
     /* the expand */
     en_kernels_ref.gemm_planes(&ref, x, packed, bias, rows, cin, C, act);

@@ -123,15 +123,16 @@ static en_conv_desc block_depthwise(const en_arch *a, const en_block *b, int n, 
 
 static int imax(int a, int b) { return a > b ? a : b; }
 
-/* Set s made to hold d's input and tile too: its padding the larger of the two, its planes
- * grown to every tile (a tile of the planes before moves with their image). */
+/* Set s made to hold d's input and its tile (rows x cols) too (en_planes_fit): its padding the
+ * larger of the two; its planes as tall and wide as the image with that padding before it, or
+ * as the tile reaches from the image's start (a bottom or right margin beyond the top or left
+ * one takes rows or columns of its own). */
 static void widen(en_plane_set *s, const en_conv_desc *d, int rows, int cols) {
   en_planes *q = &s->planes;
-  int top = imax(q->pad_top, d->pad_top), left = imax(q->pad_left, d->pad_left);
-  q->rows = imax(q->rows + top - q->pad_top, top - d->pad_top + rows);
-  q->cols = imax(q->cols + left - q->pad_left, left - d->pad_left + cols);
-  q->pad_top = top;
-  q->pad_left = left;
+  q->pad_top = imax(q->pad_top, d->pad_top);
+  q->pad_left = imax(q->pad_left, d->pad_left);
+  q->rows = imax(imax(q->rows, q->pad_top + d->h), rows - d->pad_top);
+  q->cols = imax(imax(q->cols, q->pad_left + d->w), cols - d->pad_left);
   s->channels = imax(s->channels, d->cin);
 }
 
@@ -141,15 +142,17 @@ static void widen(en_plane_set *s, const en_conv_desc *d, int rows, int cols) {
  * and k5 stride 2: the expand before each then writes the same lines), and of at most two L2s;
  * the count, at most EN_PLANE_SETS (more sizes go without).
  *
- * The planes save the depthwise kernel its tile fill, but their zero margins are lines of their
- * own, which the kernel reads from L2 or L3 where the fill read the image's pixels only, and
- * each size's planes are memory of their own where the NHWC tensors of every block shared one
- * buffer. Zen 4 (1 MiB L2), one thread, process pairs alternated, against the fill: B0 224
- * (planes of 871 and 557 KB) 0.994 of the time (depthwise 0.80 ms -> 0.72, 1x1 convs +0.02),
- * two threads 0.998 (one die) and 0.987 (two); B3 300 (1.7 and 1.8 MB) 0.998-0.999 (depthwise
- * -0.17 ms, 1x1 convs +0.15); B0's batch of 8 (7.0 and 4.5 MB) 1.003-1.008, hence the size
- * limit. One buffer for all sizes, its margins zeroed where the size changed, was as fast on one
- * thread (0.993) and slower on two (two dies: 1.019). */
+ * The planes save the depthwise kernel its tile fill, but their zero margins are lines that the
+ * kernel reads from L2 or L3 where the fill read the image's pixels only, and each size's planes
+ * are memory of their own where the NHWC tensors of every block shared one buffer: margins
+ * shared between rows and between planes (en_planes) keep those lines few. Zen 4 (1 MiB L2), one
+ * thread, process pairs alternated, against the fill: B0 224 (planes of 688 and 373 KB) 0.989 of
+ * the time (depthwise 0.82 -> 0.71 ms, 1x1 convs level), two threads 0.993 (one die) and 0.985
+ * (two), with AVX2's kernels forced 0.996; B3 300 (1.3 and 1.4 MB) 0.994 (depthwise -0.28 ms,
+ * 1x1 convs +0.08). With margins of their own (planes of 18 x 18 and 11 x 11 pixels for B0's 16
+ * x 16 and 9 x 9): B0 0.994-0.996, B3 0.998-0.999, B0's batch of 8 (7.0 and 4.5 MB) 1.003-1.008,
+ * hence the size limit; one buffer for all sizes, its margins zeroed where the size changed, as
+ * fast on one thread (0.993), 1.019 on two threads on two dies. */
 static int plane_sets(const en_arch *a, int n, int h, int w, en_plane_set *sets) {
   int count = 0, H = en_conv_out(h, 2), W = en_conv_out(w, 2);
   for (int i = 0; i < a->num_blocks; i++) {
@@ -159,7 +162,7 @@ static int plane_sets(const en_arch *a, int n, int h, int w, en_plane_set *sets)
     if (b->expand != 1 && !en_fuse_front(b, n, H, W) && en_planes_shape(&d, &rows, &cols)) {
       while (j < count && (sets[j].h != H || sets[j].w != W)) j++;
       if (j == count && count < EN_PLANE_SETS)
-        sets[count++] = (en_plane_set){H, W, 0, {NULL, NULL, 0, rows, cols, d.pad_top, d.pad_left}};
+        sets[count++] = (en_plane_set){H, W, 0, {NULL, NULL, 0, 0, 0, 0, 0}};
       if (j < count) widen(&sets[j], &d, rows, cols);
     }
     H = en_conv_out(H, b->stride);
@@ -173,15 +176,17 @@ static int plane_sets(const en_arch *a, int n, int h, int w, en_plane_set *sets)
   return kept;
 }
 
-/* Bytes of set s for n images: its planes (channels x n x rows x cols floats) and offsets (n x
- * h x w); 0 where they overflow. */
+/* Bytes of set s for n images: its planes (channels x n x rows x cols floats, and the rows of
+ * zeros after them) and offsets (n x h x w); 0 where they overflow. */
 static size_t set_bytes(const en_plane_set *s, int n, size_t *offsets) {
-  size_t planes, at, total;
+  size_t planes, tail, at, total;
   *offsets = 0;
   if (!mul4((size_t)s->channels * n, (size_t)s->planes.rows, (size_t)s->planes.cols,
             sizeof(float), &planes) ||
+      !mul4((size_t)s->planes.pad_top + 1, (size_t)s->planes.cols, EN_PLANE_LANES,
+            sizeof(float), &tail) ||
       !mul4((size_t)n, (size_t)s->h, (size_t)s->w, sizeof(int64_t), &at) ||
-      __builtin_add_overflow(planes, at, &total))
+      __builtin_add_overflow(planes, tail, &total) || __builtin_add_overflow(total, at, &total))
     return 0;
   *offsets = at;
   return total;

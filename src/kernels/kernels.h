@@ -25,12 +25,15 @@ typedef struct en_conv_desc {
 
 /* A tensor (n, h, w, C), C a multiple of 16, held as the small depthwise kernel's tiles
  * (depthwise_small.h): per 16 channels and image, a plane of rows x cols pixels of 16 floats,
- * the image at row pad_top, column pad_left, zeros all around. The expand GEMM before a small
+ * the image at row pad_top, column pad_left, zeros around it. The expand GEMM before a small
  * depthwise conv writes its output there (gemm_planes) and the depthwise kernel reads its tile
  * in place (depthwise_planes: the window's zero padding is the plane's), where it copied each
  * into a zero-padded tile before. Channels c .. c + 15 (c a multiple of 16) of pixel r = (b h +
  * y) w + x are at data + c / 16 * block + at[r], at[r] = (b rows cols + (y + pad_top) cols + x +
- * pad_left) 16; every other float of the planes is 0. */
+ * pad_left) 16; every other float of the planes is 0. The planes follow each other (images,
+ * then blocks of 16 channels) and, after the last, pad_top + 1 rows of zeros; their zeros serve
+ * twice: a window reaching past an image row's right end reads on into the next row's left
+ * margin, past its bottom into the next plane's top rows (en_planes_fit). */
 typedef struct en_planes {
   float *data;
   const int64_t *at;     /* n h w offsets (en_planes_index) */
