@@ -139,8 +139,9 @@ static void widen(en_plane_set *s, const en_conv_desc *d, int rows, int cols) {
 /* The plane sets for n images of h x w (their planes' data not yet placed): one per input size
  * among the blocks with an unfused expand before a depthwise conv that planes apply to
  * (en_planes_shape), its planes padded for every such window on that size (B0's 14 x 14 k3, k5
- * and k5 stride 2: the expand before each then writes the same lines), and of at most two L2s;
- * the count, at most EN_PLANE_SETS (more sizes go without).
+ * and k5 stride 2: the expand before each then writes the same lines), and of at most
+ * EN_MEMORY_L2S L2s (kernels.h: larger ones would live in memory); the count, at most
+ * EN_PLANE_SETS (more sizes go without).
  *
  * The planes save the depthwise kernel its tile fill, but their zero margins are lines that the
  * kernel reads from L2 or L3 where the fill read the image's pixels only, and each size's planes
@@ -149,10 +150,12 @@ static void widen(en_plane_set *s, const en_conv_desc *d, int rows, int cols) {
  * thread, process pairs alternated, against the fill: B0 224 (planes of 688 and 373 KB) 0.989 of
  * the time (depthwise 0.82 -> 0.71 ms, 1x1 convs level), two threads 0.993 (one die) and 0.985
  * (two), with AVX2's kernels forced 0.996; B3 300 (1.3 and 1.4 MB) 0.994 (depthwise -0.28 ms,
- * 1x1 convs +0.08). With margins of their own (planes of 18 x 18 and 11 x 11 pixels for B0's 16
- * x 16 and 9 x 9): B0 0.994-0.996, B3 0.998-0.999, B0's batch of 8 (7.0 and 4.5 MB) 1.003-1.008,
- * hence the size limit; one buffer for all sizes, its margins zeroed where the size changed, as
- * fast on one thread (0.993), 1.019 on two threads on two dies. */
+ * 1x1 convs +0.08); B0's batch of 8 (5.5 and 3.0 MB) 0.995 on one thread, 0.988 and 1.004 on
+ * two (one die, two dies; 0.997, 0.999 and 1.016 with sets of at most two L2s, the image lanes'
+ * alone). With margins of their own (planes of 18 x 18 and 11 x 11 pixels for B0's 16 x 16 and 9
+ * x 9): B0 0.994-0.996, B3 0.998-0.999, B0's batch of 8 (7.0 and 4.5 MB) 1.003-1.008; one buffer
+ * for all sizes, its margins zeroed where the size changed, as fast on one thread (0.993), 1.019
+ * on two threads on two dies. */
 static int plane_sets(const en_arch *a, int n, int h, int w, en_plane_set *sets) {
   int count = 0, H = en_conv_out(h, 2), W = en_conv_out(w, 2);
   for (int i = 0; i < a->num_blocks; i++) {
@@ -171,7 +174,7 @@ static int plane_sets(const en_arch *a, int n, int h, int w, en_plane_set *sets)
   int kept = 0;
   for (int j = 0; j < count; j++) {
     double bytes = (double)sets[j].channels * n * sets[j].planes.rows * sets[j].planes.cols;
-    if (bytes * sizeof(float) <= 2.0 * (double)en_l2_bytes()) sets[kept++] = sets[j];
+    if (bytes * sizeof(float) <= (double)EN_MEMORY_L2S * en_l2_bytes()) sets[kept++] = sets[j];
   }
   return kept;
 }
