@@ -69,31 +69,46 @@ static void ref_pool(float *out, const float *in, int n, int64_t hw, int channel
     }
 }
 
+/* Channel c of depthwise output pixel (oy, ox) before its activation, input pixel (iy, ix) at
+ * at[(iy + top) * row + (ix + left) * pixel]; taps outside the image skipped. */
+static float ref_dw_pixel(const float *at, int64_t row, int64_t pixel, int top, int left,
+                          const float *w, const float *bias, const en_conv_desc *d, int oy, int ox,
+                          int c) {
+  int k = d->kernel, C = d->cout;
+  float acc = bias ? bias[c] : 0.0f;
+  for (int ky = 0; ky < k; ky++) {
+    int iy = oy * d->stride - d->pad_top + ky;
+    if (iy < 0 || iy >= d->h) continue;
+    for (int kx = 0; kx < k; kx++) {
+      int ix = ox * d->stride - d->pad_left + kx;
+      if (ix < 0 || ix >= d->w) continue;
+      acc += at[(iy + top) * row + (ix + left) * pixel] * w[(ky * k + kx) * C + c];
+    }
+  }
+  return acc;
+}
+
+/* the pooled sums of out (n, oh, ow, C) for SE, where pool is not NULL */
+static void ref_dw_pool(float *pool, const float *out, const en_conv_desc *d) {
+  if (!pool) return;
+  int64_t hw = (int64_t)d->oh * d->ow;
+  ref_pool(pool, out, d->n, hw, d->cout);
+  for (int64_t i = 0; i < (int64_t)d->n * d->cout; i++) pool[i] *= (float)hw;
+}
+
 static void ref_depthwise(float *out, const float *in, const float *w, const float *bias,
                           const en_conv_desc *d, float *pool) {
-  int k = d->kernel, C = d->cout;
+  int C = d->cout;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int b = 0; b < d->n; b++)
     for (int oy = 0; oy < d->oh; oy++)
       for (int ox = 0; ox < d->ow; ox++)
         for (int c = 0; c < C; c++) {
-          float acc = bias ? bias[c] : 0.0f;
-          for (int ky = 0; ky < k; ky++) {
-            int iy = oy * d->stride - d->pad_top + ky;
-            if (iy < 0 || iy >= d->h) continue;
-            for (int kx = 0; kx < k; kx++) {
-              int ix = ox * d->stride - d->pad_left + kx;
-              if (ix < 0 || ix >= d->w) continue;
-              acc += in[(((int64_t)b * d->h + iy) * d->w + ix) * C + c] * w[(ky * k + kx) * C + c];
-            }
-          }
+          const float *image = in + (int64_t)b * d->h * d->w * C + c;
+          float acc = ref_dw_pixel(image, (int64_t)d->w * C, C, 0, 0, w, bias, d, oy, ox, c);
           out[(((int64_t)b * d->oh + oy) * d->ow + ox) * C + c] = en_activate(acc, d->act);
         }
-  if (pool) {
-    int64_t hw = (int64_t)d->oh * d->ow;
-    ref_pool(pool, out, d->n, hw, C);
-    for (int64_t i = 0; i < (int64_t)d->n * C; i++) pool[i] *= (float)hw;
-  }
+  ref_dw_pool(pool, out, d);
 }
 
 static void ref_se_gate(float *gate, const float *pool, const float *w1, const float *b1,
@@ -136,16 +151,23 @@ static void ref_add(float *out, const float *in, int64_t count) {
   for (int64_t i = 0; i < count; i++) out[i] += in[i];
 }
 
+/* Output channel co of a GEMM input row (cin floats) with packed weights: act(row . W[co] +
+ * bias[co]). */
+static float ref_gemm_one(const float *row, const float *packed, const float *bias, int cin,
+                          int co, en_act act) {
+  const int P = EN_GEMM_PANEL;
+  float acc = bias ? bias[co] : 0.0f;
+  const float *wp = packed + (int64_t)(co / P) * cin * P + co % P;
+  for (int ci = 0; ci < cin; ci++) acc += row[ci] * wp[(int64_t)ci * P];
+  return en_activate(acc, act);
+}
+
 static void ref_gemm(float *out, const float *in, const float *packed, const float *bias,
                      const float *residual, int64_t rows, int cin, int cout, en_act act) {
-  const int P = EN_GEMM_PANEL;
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; r++)
     for (int co = 0; co < cout; co++) {
-      float acc = bias ? bias[co] : 0.0f;
-      const float *wp = packed + (int64_t)(co / P) * cin * P + co % P;
-      for (int ci = 0; ci < cin; ci++) acc += in[r * cin + ci] * wp[(int64_t)ci * P];
-      float v = en_activate(acc, act);
+      float v = ref_gemm_one(in + r * cin, packed, bias, cin, co, act);
       out[r * cout + co] = residual ? v + residual[r * cout + co] : v;
     }
 }
@@ -189,15 +211,12 @@ static int ref_planes_pay(const en_conv_desc *d) {
 
 void en_ref_gemm_planes(const en_planes *out, const float *in, const float *packed,
                         const float *bias, int64_t rows, int cin, int cout, en_act act) {
-  const int P = EN_GEMM_PANEL, L = EN_PLANE_LANES;
+  const int L = EN_PLANE_LANES;
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; r++)
-    for (int co = 0; co < cout; co++) {
-      float acc = bias ? bias[co] : 0.0f;
-      const float *wp = packed + (int64_t)(co / P) * cin * P + co % P;
-      for (int ci = 0; ci < cin; ci++) acc += in[r * cin + ci] * wp[(int64_t)ci * P];
-      out->data[co / L * out->block + out->at[r] + co % L] = en_activate(acc, act);
-    }
+    for (int co = 0; co < cout; co++)
+      out->data[co / L * out->block + out->at[r] + co % L] =
+          ref_gemm_one(in + r * cin, packed, bias, cin, co, act);
 }
 
 /* ref_depthwise reading pixel (b, iy, ix) from the planes: their row iy + pad_top, column ix +
@@ -205,31 +224,19 @@ void en_ref_gemm_planes(const en_planes *out, const float *in, const float *pack
  * are skipped, as there, so the margins' zeros are not assumed. */
 void en_ref_depthwise_planes(float *out, const en_planes *in, const float *w, const float *bias,
                              const en_conv_desc *d, float *pool) {
-  int k = d->kernel, C = d->cout, L = EN_PLANE_LANES;
+  int C = d->cout, L = EN_PLANE_LANES;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int b = 0; b < d->n; b++)
     for (int oy = 0; oy < d->oh; oy++)
       for (int ox = 0; ox < d->ow; ox++)
         for (int c = 0; c < C; c++) {
-          float acc = bias ? bias[c] : 0.0f;
-          const float *plane = in->data + c / L * in->block + (int64_t)b * in->rows * in->cols * L;
-          for (int ky = 0; ky < k; ky++) {
-            int iy = oy * d->stride - d->pad_top + ky;
-            if (iy < 0 || iy >= d->h) continue;
-            for (int kx = 0; kx < k; kx++) {
-              int ix = ox * d->stride - d->pad_left + kx;
-              if (ix < 0 || ix >= d->w) continue;
-              int64_t px = (int64_t)(iy + in->pad_top) * in->cols + ix + in->pad_left;
-              acc += plane[px * L + c % L] * w[(ky * k + kx) * C + c];
-            }
-          }
+          const float *plane =
+              in->data + c / L * in->block + (int64_t)b * in->rows * in->cols * L + c % L;
+          float acc = ref_dw_pixel(plane, (int64_t)in->cols * L, L, in->pad_top, in->pad_left, w,
+                                   bias, d, oy, ox, c);
           out[(((int64_t)b * d->oh + oy) * d->ow + ox) * C + c] = en_activate(acc, d->act);
         }
-  if (pool) {
-    int64_t hw = (int64_t)d->oh * d->ow;
-    ref_pool(pool, out, d->n, hw, C);
-    for (int64_t i = 0; i < (int64_t)d->n * C; i++) pool[i] *= (float)hw;
-  }
+  ref_dw_pool(pool, out, d);
 }
 
 const en_kernels en_kernels_ref = {
