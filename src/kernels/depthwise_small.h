@@ -144,12 +144,15 @@ static inline __attribute__((always_inline)) en_vec block_kernel(
  * 7 x 7 x 1152 0.64-0.89, 10 x 10 x 2304 0.61-0.89; B0's k3 convs in the network 0.68-0.79
  * (per-op trace, four processes each alternated); for k5 (eight pixels a group) the same
  * constant made it 1.3-1.6 times slower (14 x 14 x 672, 7 x 7 x 1152, 19 x 19 x 816). AVX-512
- * keeps the descriptor's (not measured). Same bits either way. */
+ * takes the constant for k3 and k5: with the descriptor's, its accumulators went through the
+ * stack too (Zen 4, one thread, planes in L1/L2, cycles per 16 outputs: 14 x 14 x 480 k3 28 ->
+ * 25, 7 x 7 x 1152 k3 31 -> 27, k5 72 -> 61, 14 x 14 x 672 k5 60 -> 48, k5 stride 2 78 -> 70;
+ * B0's small depthwise convs in the network 0.74 -> 0.68 ms). Same bits either way. */
 static inline __attribute__((always_inline)) en_vec block_any(
     float *out, const en_vec *tile, tile_shape t, const float *w, en_vec b,
     const en_conv_desc *d, int c0, int skip, int lanes, int K, int S, int PS, int isa,
     const float *next) {
-  if (lanes == LANES && skip == 0 && K == 3 && isa == EN_ISA_AVX2 && d->act == EN_ACT_SWISH)
+  if (lanes == LANES && skip == 0 && (K == 3 || isa == EN_ISA_AVX512) && d->act == EN_ACT_SWISH)
     return block_kernel(out, tile, t, w, b, d, c0, 0, LANES, K, S, PS, isa, next, EN_ACT_SWISH);
   if (lanes == LANES && skip == 0)
     return block_kernel(out, tile, t, w, b, d, c0, 0, LANES, K, S, PS, isa, next, d->act);
