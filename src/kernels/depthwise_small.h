@@ -152,7 +152,8 @@ static inline __attribute__((always_inline)) en_vec block_any(
     float *out, const en_vec *tile, tile_shape t, const float *w, en_vec b,
     const en_conv_desc *d, int c0, int skip, int lanes, int K, int S, int PS, int isa,
     const float *next) {
-  if (lanes == LANES && skip == 0 && (K == 3 || isa == EN_ISA_AVX512) && d->act == EN_ACT_SWISH)
+  int constant = isa == EN_ISA_AVX512 || (isa == EN_ISA_AVX2 && K == 3);
+  if (lanes == LANES && skip == 0 && constant && d->act == EN_ACT_SWISH)
     return block_kernel(out, tile, t, w, b, d, c0, 0, LANES, K, S, PS, isa, next, EN_ACT_SWISH);
   if (lanes == LANES && skip == 0)
     return block_kernel(out, tile, t, w, b, d, c0, 0, LANES, K, S, PS, isa, next, d->act);
